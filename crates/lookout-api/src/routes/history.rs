@@ -1,0 +1,535 @@
+//! History: the native `/api/v1/history`, `/api/v1/history/summary`, `/api/v1/series`, and the
+//! `perf-history` profile (`/cpu`, `/memory`, `/storage` and their `_average`s) on top of
+//! `lookout-store`. Handlers parse and validate the window, then ask the store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use lookout_store::{snapshot as keys, SeriesKey, Store, StoreError};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(history_summary))
+        .routes(routes!(series))
+        .routes(routes!(perf_cpu))
+        .routes(routes!(perf_memory))
+        .routes(routes!(perf_storage))
+        .routes(routes!(perf_cpu_average))
+        .routes(routes!(perf_memory_average))
+        .routes(routes!(perf_storage_average))
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const WEEK_MS: i64 = 7 * 24 * HOUR_MS;
+/// Most points one history answer carries; a finer step over a long window is refused.
+const MAX_POINTS: i64 = 100_000;
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidKey(_) | StoreError::InvalidQuery(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn store(state: &AppState) -> Result<&Store, ApiError> {
+    state.store.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("history is not available (see the server log)".into())
+    })
+}
+
+/// A time given as RFC 3339 or as (possibly fractional) seconds since the epoch, in ms.
+pub fn parse_time(name: &str, raw: &str) -> Result<i64, ApiError> {
+    let raw = raw.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        if secs.is_finite() && (0.0..1e11).contains(&secs) {
+            return Ok((secs * 1000.0).round() as i64);
+        }
+        return Err(ApiError::BadRequest(format!(
+            "{name} is out of range: {raw}"
+        )));
+    }
+    OffsetDateTime::parse(raw, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name} must be RFC 3339 (2026-11-24T10:00:00Z) or seconds since the epoch, got {raw:?}"
+            ))
+        })
+}
+
+/// The `[from, to]` window of a query, with defaults, validated.
+pub fn window(
+    q: &HashMap<String, String>,
+    default_span_ms: i64,
+    now_ms: i64,
+) -> Result<(i64, i64), ApiError> {
+    let to = q
+        .get("to")
+        .map(|v| parse_time("to", v))
+        .transpose()?
+        .unwrap_or(now_ms);
+    let from = q
+        .get("from")
+        .map(|v| parse_time("from", v))
+        .transpose()?
+        .unwrap_or(to - default_span_ms);
+    if from > to {
+        return Err(ApiError::BadRequest(format!(
+            "from ({from} ms) is after to ({to} ms)"
+        )));
+    }
+    Ok((from, to))
+}
+
+fn series_key(q: &HashMap<String, String>) -> Result<SeriesKey, ApiError> {
+    let raw = q.get("series").ok_or_else(|| {
+        ApiError::BadRequest("series is required (see GET /api/v1/series)".into())
+    })?;
+    SeriesKey::parse(raw).map_err(ApiError::from)
+}
+
+/// `step` in seconds (fractions allowed); by default about 500 points over the window.
+fn step_ms(q: &HashMap<String, String>, from: i64, to: i64) -> Result<i64, ApiError> {
+    let step = match q.get("step") {
+        Some(raw) => {
+            let secs: f64 = raw.trim().parse().map_err(|_| {
+                ApiError::BadRequest(format!("step must be a number of seconds, got {raw:?}"))
+            })?;
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(ApiError::BadRequest("step must be positive".into()));
+            }
+            (secs * 1000.0).round().max(1.0) as i64
+        }
+        None => ((to - from) / 500).max(1000),
+    };
+    if (to - from) / step > MAX_POINTS {
+        return Err(ApiError::BadRequest(format!(
+            "step too fine: at most {MAX_POINTS} points per answer, use a larger step"
+        )));
+    }
+    Ok(step)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryPoint {
+    pub ts_ms: i64,
+    pub count: u64,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryResponse {
+    pub series: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub step_ms: i64,
+    pub points: Vec<HistoryPoint>,
+}
+
+/// Points of one series, downsampled to `step` with min/avg/max.
+#[utoipa::path(get, path = "/api/v1/history", tag = "history", security(("bearer" = [])),
+    params(("series" = String, Query, description = "Series key, e.g. host.cpu.usage or container.cpu_percent{name=\"web\"}"),
+           ("from" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: to − 1 h"),
+           ("to" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: now"),
+           ("step" = Option<f64>, Query, description = "Seconds per point; default: about 500 points")),
+    responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn history(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let key = series_key(&q)?;
+    let (from, to) = window(&q, HOUR_MS, crate::time::now_unix_ms())?;
+    let step = step_ms(&q, from, to)?;
+    let points = store(&state)?.range(&key, from, to, Some(step)).await?;
+    Ok(Json(HistoryResponse {
+        series: key.to_string(),
+        from_ms: from,
+        to_ms: to,
+        step_ms: step,
+        points: points
+            .into_iter()
+            .map(|p| HistoryPoint {
+                ts_ms: p.ts_ms,
+                count: p.count,
+                min: p.min,
+                avg: p.avg,
+                max: p.max,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SummaryResponse {
+    pub series: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub count: u64,
+    pub avg: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub p95: Option<f64>,
+    /// False when p95 was estimated from rollups (windows longer than raw retention).
+    pub p95_exact: bool,
+    pub last: Option<f64>,
+}
+
+/// Count, average, min, max, p95 and last value of a series over a window.
+#[utoipa::path(get, path = "/api/v1/history/summary", tag = "history", security(("bearer" = [])),
+    params(("series" = String, Query, description = "Series key"),
+           ("from" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: to − 1 h"),
+           ("to" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: now")),
+    responses((status = 200, body = SummaryResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn history_summary(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<SummaryResponse>, ApiError> {
+    let key = series_key(&q)?;
+    let (from, to) = window(&q, HOUR_MS, crate::time::now_unix_ms())?;
+    let s = store(&state)?.summary(&key, from, to).await?;
+    Ok(Json(SummaryResponse {
+        series: key.to_string(),
+        from_ms: from,
+        to_ms: to,
+        count: s.count,
+        avg: s.avg,
+        min: s.min,
+        max: s.max,
+        p95: s.p95,
+        p95_exact: s.p95_exact,
+        last: s.last,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SeriesEntry {
+    /// Use as `series=` in history queries.
+    pub key: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub labels: BTreeMap<String, String>,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SeriesList {
+    pub series: Vec<SeriesEntry>,
+}
+
+/// Every stored series (host figures, and every container seen, gone ones included).
+#[utoipa::path(get, path = "/api/v1/series", tag = "history", security(("bearer" = [])),
+    responses((status = 200, body = SeriesList), (status = 503, body = ErrorBody)))]
+async fn series(State(state): State<AppState>) -> Result<Json<SeriesList>, ApiError> {
+    let list = store(&state)?.series().await?;
+    Ok(Json(SeriesList {
+        series: list
+            .into_iter()
+            .map(|s| SeriesEntry {
+                key: s.key,
+                name: s.name,
+                labels: s.labels,
+                first_ms: s.first_ms,
+                last_ms: s.last_ms,
+            })
+            .collect(),
+    }))
+}
+
+// ---- perf-history profile -------------------------------------------------------------
+
+/// The original stored one row a minute; its routes list the window at that step by default
+/// (`step` in seconds chooses another, down to the 1 s samples).
+const PROFILE_STEP_MS: i64 = 60_000;
+
+fn taken_at(ts_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ts_ms.div_euclid(1000))
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn key(s: &str) -> Result<SeriesKey, ApiError> {
+    SeriesKey::parse(s).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn profile_query(q: &HashMap<String, String>) -> Result<(i64, i64, i64), ApiError> {
+    let (from, to) = window(q, WEEK_MS, crate::time::now_unix_ms())?;
+    let step = if q.contains_key("step") {
+        step_ms(q, from, to)?
+    } else {
+        PROFILE_STEP_MS
+    };
+    Ok((from, to, step))
+}
+
+/// Empty when the series has never been written (fresh install), not an error.
+async fn range_or_empty(
+    store: &Store,
+    k: &SeriesKey,
+    from: i64,
+    to: i64,
+    step: i64,
+) -> Result<Vec<lookout_store::Point>, ApiError> {
+    match store.range(k, from, to, Some(step)).await {
+        Ok(p) => Ok(p),
+        Err(StoreError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CpuRow {
+    /// "YYYY-MM-DD HH:MM:SS", UTC.
+    pub taken_at: String,
+    /// Busy %, two decimals (a JSON number; the original sent a string).
+    pub usage: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpaceRow {
+    /// Available bytes ("free" in the original meant available).
+    pub free_space: u64,
+    pub taken_at: String,
+    pub used_space: u64,
+}
+
+/// Host CPU usage over the window (default: the last 7 days, one row a minute).
+#[utoipa::path(get, path = "/cpu", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: now − 7 days; 0 = all time"),
+           ("to" = Option<String>, Query, description = "default: now"),
+           ("step" = Option<f64>, Query, description = "Seconds per row; default 60")),
+    responses((status = 200, body = Vec<CpuRow>), (status = 400, body = ErrorBody)))]
+async fn perf_cpu(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<CpuRow>>, ApiError> {
+    let (from, to, step) = profile_query(&q)?;
+    let points = range_or_empty(store(&state)?, &key(keys::CPU_USAGE)?, from, to, step).await?;
+    Ok(Json(
+        points
+            .into_iter()
+            .map(|p| CpuRow {
+                taken_at: taken_at(p.ts_ms),
+                usage: (p.avg * 100.0).round() / 100.0,
+            })
+            .collect(),
+    ))
+}
+
+/// Pairs two series' points by timestamp (both were sampled on the same ticks).
+async fn space_rows(
+    state: &AppState,
+    q: &HashMap<String, String>,
+    used: &str,
+    available: &str,
+) -> Result<Vec<SpaceRow>, ApiError> {
+    let (from, to, step) = profile_query(q)?;
+    let store = store(state)?;
+    let used = range_or_empty(store, &key(used)?, from, to, step).await?;
+    let avail: HashMap<i64, f64> = range_or_empty(store, &key(available)?, from, to, step)
+        .await?
+        .into_iter()
+        .map(|p| (p.ts_ms, p.avg))
+        .collect();
+    Ok(used
+        .into_iter()
+        .filter_map(|u| {
+            avail.get(&u.ts_ms).map(|a| SpaceRow {
+                free_space: a.max(0.0).round() as u64,
+                taken_at: taken_at(u.ts_ms),
+                used_space: u.avg.max(0.0).round() as u64,
+            })
+        })
+        .collect())
+}
+
+/// Host memory used and available over the window, in bytes.
+#[utoipa::path(get, path = "/memory", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "default: now − 7 days; 0 = all time"), ("to" = Option<String>, Query), ("step" = Option<f64>, Query)),
+    responses((status = 200, body = Vec<SpaceRow>), (status = 400, body = ErrorBody)))]
+async fn perf_memory(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<SpaceRow>>, ApiError> {
+    space_rows(&state, &q, keys::MEMORY_USED, keys::MEMORY_AVAILABLE)
+        .await
+        .map(Json)
+}
+
+/// Root filesystem used and available over the window, in bytes.
+#[utoipa::path(get, path = "/storage", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "default: now − 7 days; 0 = all time"), ("to" = Option<String>, Query), ("step" = Option<f64>, Query)),
+    responses((status = 200, body = Vec<SpaceRow>), (status = 400, body = ErrorBody)))]
+async fn perf_storage(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<SpaceRow>>, ApiError> {
+    space_rows(&state, &q, keys::ROOT_FS_USED, keys::ROOT_FS_AVAILABLE)
+        .await
+        .map(Json)
+}
+
+async fn average(
+    state: &AppState,
+    q: &HashMap<String, String>,
+    series: &str,
+) -> Result<f64, ApiError> {
+    let (from, to) = window(q, WEEK_MS, crate::time::now_unix_ms())?;
+    let stats = match store(state)?.stats(&key(series)?, from, to).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("no samples yet".into())),
+        Err(e) => return Err(e.into()),
+    };
+    // The original answered an empty table with a 500 page; an empty window is a clear 404.
+    stats.avg.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no samples between {} and {}",
+            taken_at(from),
+            taken_at(to)
+        ))
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CpuAverage {
+    pub cpu_avg_usage: f64,
+}
+
+/// Average CPU usage % over the window (default: the last 7 days; `from=0` for all time).
+#[utoipa::path(get, path = "/cpu_average", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = CpuAverage), (status = 404, description = "No samples in the window", body = ErrorBody)))]
+async fn perf_cpu_average(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<CpuAverage>, ApiError> {
+    let avg = average(&state, &q, keys::CPU_USAGE).await?;
+    Ok(Json(CpuAverage {
+        cpu_avg_usage: (avg * 1e6).round() / 1e6,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemoryAverage {
+    pub memory_avg_free_space: f64,
+    pub memory_avg_used_space: f64,
+}
+
+/// Average memory available ("free") and used, bytes, over the window.
+#[utoipa::path(get, path = "/memory_average", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = MemoryAverage), (status = 404, body = ErrorBody)))]
+async fn perf_memory_average(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<MemoryAverage>, ApiError> {
+    Ok(Json(MemoryAverage {
+        memory_avg_free_space: (average(&state, &q, keys::MEMORY_AVAILABLE).await? * 1e4).round()
+            / 1e4,
+        memory_avg_used_space: (average(&state, &q, keys::MEMORY_USED).await? * 1e4).round() / 1e4,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DiskAverage {
+    pub disk_avg_free_space: f64,
+    pub disk_avg_used_space: f64,
+}
+
+/// Average root filesystem available ("free") and used, bytes, over the window.
+#[utoipa::path(get, path = "/storage_average", tag = "perf-history", security(("bearer" = [])),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = DiskAverage), (status = 404, body = ErrorBody)))]
+async fn perf_storage_average(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<DiskAverage>, ApiError> {
+    Ok(Json(DiskAverage {
+        disk_avg_free_space: (average(&state, &q, keys::ROOT_FS_AVAILABLE).await? * 1e4).round()
+            / 1e4,
+        disk_avg_used_space: (average(&state, &q, keys::ROOT_FS_USED).await? * 1e4).round() / 1e4,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn times_parse_as_rfc3339_or_epoch_seconds() {
+        assert_eq!(parse_time("t", "0").unwrap(), 0);
+        assert_eq!(parse_time("t", "1700000000.5").unwrap(), 1_700_000_000_500);
+        assert_eq!(
+            parse_time("t", "2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_time("t", "2023-11-14T23:13:20+01:00").unwrap(),
+            1_700_000_000_000
+        );
+        for bad in ["yesterday", "-5", "1e20", "NaN", "2023-13-01T00:00:00Z"] {
+            assert!(parse_time("t", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn windows_default_and_validate() {
+        let now = 10 * WEEK_MS;
+        assert_eq!(window(&q(&[]), WEEK_MS, now).unwrap(), (9 * WEEK_MS, now));
+        assert_eq!(
+            window(&q(&[("from", "0")]), WEEK_MS, now).unwrap(),
+            (0, now)
+        );
+        assert!(window(&q(&[("from", "100"), ("to", "50")]), WEEK_MS, now).is_err());
+    }
+
+    #[test]
+    fn steps_are_bounded() {
+        assert_eq!(step_ms(&q(&[]), 0, HOUR_MS).unwrap(), 7200);
+        assert_eq!(step_ms(&q(&[("step", "60")]), 0, HOUR_MS).unwrap(), 60_000);
+        assert!(step_ms(&q(&[("step", "0")]), 0, HOUR_MS).is_err());
+        assert!(step_ms(&q(&[("step", "1")]), 0, 400 * WEEK_MS).is_err());
+    }
+
+    #[test]
+    fn taken_at_matches_the_original_format() {
+        assert_eq!(taken_at(1_595_241_364_000), "2020-07-20 10:36:04");
+    }
+}

@@ -1,0 +1,9 @@
+//! Route groups. Each module is one API surface; handlers stay thin and read the snapshot.
+
+pub mod docker_stats;
+pub mod gpu;
+pub mod history;
+pub mod iotconnect;
+pub mod native;
+pub mod ops;
+pub mod smart;

@@ -1,0 +1,168 @@
+//! The SQL side of the local backend: one pool over SQLite, PostgreSQL or MySQL/MariaDB
+//! through sqlx's Any driver, portable DDL, and `?` placeholders renumbered for PostgreSQL.
+//! Referential rules are enforced in transactions here rather than with foreign keys, whose
+//! behaviour differs between the three engines.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, AssertSqlSafe};
+
+use crate::error::{CloudError, CloudResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+/// The schema, `{big}` standing for a large text type. Keyed text columns are VARCHAR(255)
+/// (MySQL cannot index unbounded TEXT).
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS cloud_users (
+        id VARCHAR(64) PRIMARY KEY,
+        username VARCHAR(255) NOT NULL UNIQUE,
+        name VARCHAR(255) NOT NULL,
+        email VARCHAR(255) NOT NULL,
+        password_hash VARCHAR(255) NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cloud_teams (
+        id VARCHAR(64) PRIMARY KEY,
+        name VARCHAR(255) NOT NULL UNIQUE,
+        billing_acct_id VARCHAR(64) NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cloud_team_roles (
+        team_id VARCHAR(64) NOT NULL,
+        user_id VARCHAR(64) NOT NULL,
+        role VARCHAR(16) NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (team_id, user_id, role))",
+    "CREATE TABLE IF NOT EXISTS cloud_key_pairs (
+        id VARCHAR(64) PRIMARY KEY,
+        user_id VARCHAR(64) NOT NULL,
+        name VARCHAR(255) NOT NULL,
+        key_type VARCHAR(64) NOT NULL,
+        public_key {big} NOT NULL,
+        fingerprint VARCHAR(128) NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (user_id, name))",
+    "CREATE TABLE IF NOT EXISTS cloud_usage (
+        team_id VARCHAR(64) NOT NULL,
+        period VARCHAR(7) NOT NULL,
+        kind VARCHAR(8) NOT NULL,
+        resource_id VARCHAR(255) NOT NULL,
+        resource_name VARCHAR(255) NOT NULL,
+        cpu_core_ms BIGINT NOT NULL,
+        mem_mib_ms BIGINT NOT NULL,
+        running_ms BIGINT NOT NULL,
+        PRIMARY KEY (team_id, period, kind, resource_id))",
+    "CREATE TABLE IF NOT EXISTS cloud_credits (
+        id VARCHAR(64) PRIMARY KEY,
+        team_id VARCHAR(64) NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        period VARCHAR(7) NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cloud_invoices (
+        id VARCHAR(64) PRIMARY KEY,
+        team_id VARCHAR(64) NOT NULL,
+        invoice_number BIGINT NOT NULL,
+        period VARCHAR(7) NOT NULL,
+        invoice_date VARCHAR(10) NOT NULL,
+        target_date VARCHAR(10) NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        credit_adj_minor BIGINT NOT NULL,
+        balance_minor BIGINT NOT NULL,
+        currency VARCHAR(8) NOT NULL,
+        items_json {big} NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (team_id, period))",
+];
+
+impl Db {
+    /// Opens the store at `url` (`sqlite://…`, `postgres://…`, `mysql://…`) and creates the
+    /// tables that are missing.
+    pub async fn open(url: &str) -> CloudResult<Db> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Dialect::MySql
+        } else {
+            return Err(CloudError::InvalidField(
+                "concertim.store_url must start with sqlite:, postgres: or mysql:".into(),
+            ));
+        };
+        let mut url = match url.strip_prefix("mariadb:") {
+            Some(rest) => format!("mysql:{rest}"),
+            None => url.to_string(),
+        };
+        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let opts = AnyConnectOptions::from_str(&url)
+            .map_err(|e| CloudError::InvalidField(format!("concertim.store_url: {e}")))?;
+        let mut po = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            // One SQLite connection serialises writers (no SQLITE_BUSY) and lets an
+            // in-memory database be shared; the volume here is small.
+            .max_connections(if dialect == Dialect::Sqlite { 1 } else { 4 })
+            .min_connections(0);
+        if dialect == Dialect::Sqlite {
+            po = po.after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=5000"] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = po.connect_with(opts).await?;
+        let db = Db { pool, dialect };
+        let big = if dialect == Dialect::MySql {
+            "MEDIUMTEXT"
+        } else {
+            "TEXT"
+        };
+        for ddl in SCHEMA {
+            sqlx::query(AssertSqlSafe(ddl.replace("{big}", big)))
+                .execute(&db.pool)
+                .await?;
+        }
+        Ok(db)
+    }
+
+    /// Renumbers `?` as `$1, $2, …` for PostgreSQL. Every statement is a constant of this
+    /// module: no value is ever spliced into SQL text.
+    pub fn sql(&self, s: &str) -> AssertSqlSafe<String> {
+        if self.dialect != Dialect::Postgres {
+            return AssertSqlSafe(s.to_string());
+        }
+        let mut out = String::with_capacity(s.len() + 16);
+        let mut n = 0;
+        for c in s.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        AssertSqlSafe(out)
+    }
+}

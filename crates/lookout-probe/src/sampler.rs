@@ -1,0 +1,175 @@
+//! One tick: read the host and the containers into a [`Snapshot`].
+
+use std::time::Instant;
+
+use crate::docker::DockerProbe;
+use crate::gpu::{GpuProbe, GpuView};
+use crate::host::{HostPaths, HostProbe};
+use crate::{ContainersView, HostSnapshot, Snapshot};
+
+/// Owns the probes and their previous readings; the caller decides when to tick.
+pub struct Sampler {
+    paths: HostPaths,
+    host: Option<HostProbe>,
+    docker: Option<DockerProbe>,
+    tick: u64,
+    last_host_error: Option<String>,
+    /// `None` only while a GPU task holds it.
+    gpu: Option<GpuSlot>,
+}
+
+/// NVML's state across ticks: initialised lazily on the first tick's blocking thread.
+enum GpuSlot {
+    Pending,
+    Ready(Box<GpuProbe>),
+    /// Not monitored, and why (logged once when it was decided).
+    Off(String),
+}
+
+impl GpuSlot {
+    fn sample(&mut self, proc_root: &std::path::Path) -> GpuView {
+        if matches!(self, GpuSlot::Pending) {
+            *self = match GpuProbe::init() {
+                Ok(p) => {
+                    tracing::info!(
+                        gpus = p.devices().len(),
+                        "GPUs monitored through NVML: {}",
+                        p.devices()
+                            .iter()
+                            .map(|d| format!("{} {}", d.index, d.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    GpuSlot::Ready(Box::new(p))
+                }
+                Err(reason) => {
+                    tracing::info!(reason = %reason, "GPUs are not monitored: {reason}");
+                    GpuSlot::Off(reason)
+                }
+            };
+        }
+        match self {
+            GpuSlot::Ready(p) => p.sample(proc_root),
+            GpuSlot::Off(reason) => GpuView::unavailable(reason.clone()),
+            GpuSlot::Pending => GpuView::default(),
+        }
+    }
+}
+
+impl Sampler {
+    /// `docker: false` skips the engine entirely (containers reported as unavailable).
+    pub fn new(paths: HostPaths, docker: bool) -> Self {
+        Self {
+            host: Some(HostProbe::new(paths.clone())),
+            paths,
+            docker: docker.then(DockerProbe::new),
+            tick: 0,
+            last_host_error: None,
+            gpu: Some(GpuSlot::Pending),
+        }
+    }
+
+    /// `false` turns GPU sampling off (on by default; NVML is loaded on the first tick).
+    pub fn with_gpu(mut self, enabled: bool) -> Self {
+        if !enabled {
+            self.gpu = Some(GpuSlot::Off("GPU sampling is disabled".into()));
+        }
+        self
+    }
+
+    /// Takes one sample. The host is read on a blocking thread (statvfs on a dead network
+    /// mount can hang) while the engine is listed; neither failure stops the other.
+    pub async fn sample(&mut self) -> Snapshot {
+        let taken_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let host_task = self.host.take().map(|mut probe| {
+            tokio::task::spawn_blocking(move || {
+                let r = probe.sample(Instant::now());
+                (probe, r)
+            })
+        });
+        // NVML calls block in the driver: their own blocking thread, beside the host's.
+        let gpu_task = match self.gpu.take() {
+            Some(GpuSlot::Off(reason)) => {
+                self.gpu = Some(GpuSlot::Off(reason));
+                None
+            }
+            Some(mut slot) => {
+                let proc_root = self.paths.proc_root.clone();
+                Some(tokio::task::spawn_blocking(move || {
+                    let view = slot.sample(&proc_root);
+                    (slot, view)
+                }))
+            }
+            None => None,
+        };
+        let mut containers = match &mut self.docker {
+            Some(d) => d.sample().await,
+            None => ContainersView::Unavailable {
+                reason: "docker sampling is disabled".into(),
+            },
+        };
+        let host = match host_task {
+            Some(task) => match task.await {
+                Ok((probe, result)) => {
+                    self.host = Some(probe);
+                    match result {
+                        Ok(h) => {
+                            self.last_host_error = None;
+                            h
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            // Log a persistent failure once, not every second.
+                            if self.last_host_error.as_deref() != Some(msg.as_str()) {
+                                tracing::warn!(error = %msg, "host sampling failed");
+                                self.last_host_error = Some(msg);
+                            }
+                            HostSnapshot::default()
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "host sampling task panicked");
+                    HostSnapshot::default()
+                }
+            },
+            None => HostSnapshot::default(),
+        };
+        if self.host.is_none() {
+            // The probe was lost with a panicked task: start over (rates restart at 0).
+            tracing::warn!("recreating the host probe");
+            self.host = Some(HostProbe::new(self.paths.clone()));
+        }
+        let mut gpu = match gpu_task {
+            Some(task) => match task.await {
+                Ok((slot, view)) => {
+                    self.gpu = Some(slot);
+                    view
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "GPU sampling task panicked; GPUs are no longer monitored");
+                    self.gpu = Some(GpuSlot::Off("GPU sampling failed".into()));
+                    GpuView::unavailable("GPU sampling failed")
+                }
+            },
+            None => match &self.gpu {
+                Some(GpuSlot::Off(reason)) => GpuView::unavailable(reason.clone()),
+                _ => GpuView::default(),
+            },
+        };
+        if let ContainersView::Available { containers } = &mut containers {
+            crate::gpu::attribute(&mut gpu, containers);
+        }
+        self.tick += 1;
+        Snapshot {
+            taken_at_ms,
+            tick: self.tick,
+            host,
+            containers,
+            gpu,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The Concertim listener (DESIGN.md §5): off unless `[concertim] enabled` or `--concertim`.
+//! Opens the local cloud backend (lookout's store for identity and billing, the Docker engine
+//! for devices), feeds its meter from the sampler, and serves the Concertim routes on their
+//! own address — TLS 1.3 like the main listener, or plain HTTP by configuration.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use tokio::sync::{mpsc, watch};
+
+use lookout_api::concertim::{router, ConcertimState};
+use lookout_cloud::local::{run_meter, LocalBackend, LocalConfig};
+use lookout_cloud::openstack::run_openstack_meter;
+use lookout_cloud::{
+    CloudBackend, CloudEnv, JwtVerifier, OpenStackBackend, OpenStackConfig, Price, PriceList,
+};
+use lookout_probe::docker::DockerControl;
+use lookout_probe::Snapshot;
+
+use crate::config::{ConcertimConfig, Config};
+
+/// Snapshots queued for the meter before the sampler starts dropping them (never blocking).
+const METER_QUEUE: usize = 64;
+
+/// The HS256 secret: `JWT_SECRET` from the environment, else `[concertim] jwt_secret`.
+fn jwt_secret(c: &ConcertimConfig) -> Option<String> {
+    std::env::var("JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| c.jwt_secret.clone().filter(|s| !s.is_empty()))
+}
+
+pub fn price_list(c: &ConcertimConfig) -> Result<PriceList> {
+    let p = |name: &str, v: &str| {
+        Price::parse(v).map_err(|e| anyhow!("[concertim.prices] {name}: {e}"))
+    };
+    let currency = c.currency.trim().to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(anyhow!(
+            "[concertim] currency must be a three-letter ISO 4217 code, not {:?}",
+            c.currency
+        ));
+    }
+    Ok(PriceList {
+        currency,
+        cpu_core_hour: p("cpu_core_hour", &c.prices.cpu_core_hour)?,
+        memory_gb_hour: p("memory_gb_hour", &c.prices.memory_gb_hour)?,
+        running_hour: p("running_hour", &c.prices.running_hour)?,
+    })
+}
+
+/// Starts the listener when enabled. Returns the meter's queue for the sampler to feed.
+pub async fn start(
+    cfg: &Config,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Option<mpsc::Sender<Arc<Snapshot>>>> {
+    let c = &cfg.concertim;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let secret = jwt_secret(c).context(
+        "the concertim listener needs a JWT secret: set JWT_SECRET or [concertim] jwt_secret",
+    )?;
+    let jwt = JwtVerifier::new(secret).context("empty JWT secret")?;
+    let prices = price_list(c)?;
+    let store_url = c
+        .store_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("cloud.db").display()));
+    let (backend, tx): (Arc<dyn CloudBackend>, _) = match c.backend.as_str() {
+        "local" => {
+            let backend = LocalBackend::open(
+                LocalConfig { store_url, prices },
+                Arc::new(DockerControl),
+                None,
+            )
+            .await
+            .map_err(|e| anyhow!("concertim store: {e}"))?;
+            let backend = Arc::new(backend);
+            let (tx, rx) = mpsc::channel(METER_QUEUE);
+            tokio::spawn(run_meter(
+                backend.clone(),
+                rx,
+                Duration::from_secs(c.flush_secs.max(1)),
+            ));
+            (backend, Some(tx))
+        }
+        "openstack" => {
+            let backend = OpenStackBackend::open(
+                openstack_config(c, store_url, prices),
+                Arc::new(DockerControl),
+            )
+            .await
+            .map_err(|e| anyhow!("concertim openstack backend: {e}"))?;
+            let backend = Arc::new(backend);
+            tokio::spawn(run_openstack_meter(
+                backend.clone(),
+                Duration::from_secs(c.flush_secs.max(1)),
+            ));
+            tracing::info!(region = ?c.region, "concertim: OpenStack backend");
+            // Devices are Nova servers: the sampler's containers are not billed here.
+            (backend, None)
+        }
+        other => {
+            return Err(anyhow!(
+                "[concertim] backend must be \"local\" or \"openstack\", not {other:?}"
+            ))
+        }
+    };
+
+    let app = router(ConcertimState {
+        backend,
+        jwt,
+        body_limit_bytes: cfg.limits.body_bytes,
+        request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
+    });
+    // Bind now, so a taken port fails the start instead of a background task.
+    let listener = std::net::TcpListener::bind(c.listen)
+        .with_context(|| format!("concertim listener on {}", c.listen))?;
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let _ = stop.changed().await;
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+    }
+    let listen = c.listen;
+    if c.http {
+        tracing::info!(%listen, "concertim: serving plain HTTP");
+        let mut server = axum_server::from_tcp(listener)?;
+        crate::serve::bound_headers(server.http_builder());
+        let server = server.handle(handle);
+        tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, %listen, "concertim listener stopped");
+            }
+        });
+    } else {
+        let tls = crate::tls::listener_config(cfg)?;
+        tracing::info!(%listen, "concertim: serving HTTPS (TLS 1.3 only)");
+        let mut server = axum_server::tls_rustls::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls),
+        )?;
+        crate::serve::bound_headers(server.http_builder());
+        let server = server.handle(handle);
+        tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, %listen, "concertim listener stopped");
+            }
+        });
+    }
+    Ok(tx)
+}
+
+/// The OpenStack backend's settings from `[concertim]` and `[concertim.openstack]`.
+fn openstack_config(c: &ConcertimConfig, store_url: String, prices: PriceList) -> OpenStackConfig {
+    let o = &c.openstack;
+    let service = match (&o.auth_url, &o.username, &o.password) {
+        (Some(auth_url), Some(username), Some(password)) => Some(CloudEnv {
+            auth_url: auth_url.clone(),
+            username: Some(username.clone()),
+            password: password.clone(),
+            project_name: o.project_name.clone(),
+            user_domain_name: o.user_domain_name.clone(),
+            project_domain_name: o.project_domain_name.clone(),
+            ..Default::default()
+        }),
+        _ => None,
+    };
+    OpenStackConfig {
+        region: c.region.clone().filter(|r| !r.is_empty()),
+        admin_user: o.admin_user.clone(),
+        concertim_user: o.concertim_user.clone(),
+        service,
+        connect_timeout: Duration::from_millis(o.connect_timeout_ms.max(100)),
+        timeout: Duration::from_millis(o.timeout_ms.max(100)),
+        store_url,
+        prices,
+    }
+}
