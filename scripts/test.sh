@@ -52,10 +52,16 @@ if grep -q '^SKIPPED:' target/test-output.log; then
 fi
 # Further suites that need more than cargo (the compose deployment, browsers): each script
 # provides its own services and says SKIPPED with a reason where its engine is missing.
+# One failing suite does not hide the others' results: all run, then the failures are listed.
+failed=()
 for extra in scripts/test-deploy.sh scripts/test-browser.sh scripts/test-openstack.sh; do
   if [ -x "$extra" ]; then
     step "$extra"
-    bash "$extra"
+    bash "$extra" || failed+=("$extra")
   fi
 done
 step "done"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -49,6 +49,9 @@ pub struct Usage {
     pub cpu_core_ms: i64,
     pub mem_mib_ms: i64,
     pub running_ms: i64,
+    /// GiB-milliseconds of allocated disk (an OpenStack flavour's `local_gb`; containers have
+    /// no fixed disk size, so the local backend leaves it 0).
+    pub disk_gib_ms: i64,
 }
 
 impl Usage {
@@ -60,6 +63,7 @@ impl Usage {
         self.cpu_core_ms = self.cpu_core_ms.saturating_add(o.cpu_core_ms);
         self.mem_mib_ms = self.mem_mib_ms.saturating_add(o.mem_mib_ms);
         self.running_ms = self.running_ms.saturating_add(o.running_ms);
+        self.disk_gib_ms = self.disk_gib_ms.saturating_add(o.disk_gib_ms);
     }
 
     pub fn cpu_core_hours(&self) -> f64 {
@@ -72,6 +76,10 @@ impl Usage {
 
     pub fn running_hours(&self) -> f64 {
         self.running_ms as f64 / MS_PER_HOUR as f64
+    }
+
+    pub fn disk_gb_hours(&self) -> f64 {
+        self.disk_gib_ms as f64 / MS_PER_HOUR as f64
     }
 }
 
@@ -143,6 +151,7 @@ pub fn interval_usage(
         cpu_core_ms: cpu,
         mem_mib_ms: mem,
         running_ms: if running { dt_ms } else { 0 },
+        disk_gib_ms: 0,
     }
 }
 
@@ -239,6 +248,8 @@ pub struct PriceList {
     pub memory_gb_hour: Price,
     /// Per hour a container is running.
     pub running_hour: Price,
+    /// Per GiB-hour of allocated disk.
+    pub disk_gb_hour: Price,
 }
 
 impl Default for PriceList {
@@ -248,6 +259,7 @@ impl Default for PriceList {
             cpu_core_hour: Price(0),
             memory_gb_hour: Price(0),
             running_hour: Price(0),
+            disk_gb_hour: Price(0),
         }
     }
 }
@@ -255,19 +267,18 @@ impl Default for PriceList {
 impl PriceList {
     /// The cost of `u`, rounded once to minor units (halves away from zero).
     pub fn rate(&self, u: &Usage) -> Money {
-        // Everything over the common denominator MS_PER_HOUR × MIB_PER_GIB × NANOS_PER_MINOR.
-        let num = i128::from(u.cpu_core_ms) * self.cpu_core_hour.0 * MIB_PER_GIB
-            + i128::from(u.mem_mib_ms) * self.memory_gb_hour.0
-            + i128::from(u.running_ms) * self.running_hour.0 * MIB_PER_GIB;
-        let den = MS_PER_HOUR * MIB_PER_GIB * NANOS_PER_MINOR;
+        let (num, den) = self.rate_nanos_times_den(u);
         Money(i64::try_from(div_round(num, den)).unwrap_or(i64::MAX))
     }
 
-    /// The exact cost of `u` in nano-units (before rounding), for tests and audits.
+    /// The exact cost of `u` as a fraction of minor units (before rounding), for tests and
+    /// audits. Everything is over the common denominator MS_PER_HOUR × MIB_PER_GIB ×
+    /// NANOS_PER_MINOR.
     pub fn rate_nanos_times_den(&self, u: &Usage) -> (i128, i128) {
         let num = i128::from(u.cpu_core_ms) * self.cpu_core_hour.0 * MIB_PER_GIB
             + i128::from(u.mem_mib_ms) * self.memory_gb_hour.0
-            + i128::from(u.running_ms) * self.running_hour.0 * MIB_PER_GIB;
+            + i128::from(u.running_ms) * self.running_hour.0 * MIB_PER_GIB
+            + i128::from(u.disk_gib_ms) * self.disk_gb_hour.0 * MIB_PER_GIB;
         (num, MS_PER_HOUR * MIB_PER_GIB * NANOS_PER_MINOR)
     }
 }
@@ -283,14 +294,22 @@ mod tests {
             cpu_core_hour: Price::parse("0.04").unwrap(),
             memory_gb_hour: Price::parse("0.01").unwrap(),
             running_hour: Price::parse("0.005").unwrap(),
+            disk_gb_hour: Price::parse("0.0001").unwrap(),
         };
         let u = Usage {
             cpu_core_ms: 3_600_000,
             mem_mib_ms: 2 * 1024 * 3_600_000,
             running_ms: 3_600_000,
+            disk_gib_ms: 0,
         };
         // 0.04 + 0.02 + 0.005 = 0.065 → 0.07 (half away from zero)
         assert_eq!(p.rate(&u), Money(7));
+        // 100 GiB of disk for 20 hours at 0.0001 = 0.20 more
+        let with_disk = Usage {
+            disk_gib_ms: 100 * 20 * 3_600_000,
+            ..u
+        };
+        assert_eq!(p.rate(&with_disk), Money(27));
         assert_eq!(period_of(0), "1970-01");
         assert_eq!(period_of(1_717_200_000_000), "2024-06");
     }

@@ -221,6 +221,7 @@ pub struct UsageSummary {
     pub cpu_core_hours: f64,
     pub memory_gb_hours: f64,
     pub running_hours: f64,
+    pub disk_gb_hours: f64,
 }
 
 impl From<&Usage> for UsageSummary {
@@ -230,6 +231,7 @@ impl From<&Usage> for UsageSummary {
             cpu_core_hours: r(u.cpu_core_hours()),
             memory_gb_hours: r(u.memory_gb_hours()),
             running_hours: r(u.running_hours()),
+            disk_gb_hours: r(u.disk_gb_hours()),
         }
     }
 }

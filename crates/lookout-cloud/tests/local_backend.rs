@@ -61,6 +61,7 @@ async fn fixture(url: Option<String>) -> Fixture {
                 cpu_core_hour: Price::parse("0.04").unwrap(),
                 memory_gb_hour: Price::parse("0.01").unwrap(),
                 running_hour: Price::parse("0.005").unwrap(),
+                disk_gb_hour: Price::parse("0.0001").unwrap(),
             },
         },
         Arc::new(DockerControl),
@@ -470,6 +471,7 @@ async fn draft_credits_and_committed_invoices_on(url: Option<String>) {
             cpu_core_ms: 10 * hour,
             mem_mib_ms: 2 * 1024 * 10 * hour,
             running_ms: 10 * hour,
+            disk_gib_ms: 0,
         },
     );
     // Half a core for 1 h on a lone device: 0.02 + 0.005 running.
@@ -479,6 +481,7 @@ async fn draft_credits_and_committed_invoices_on(url: Option<String>) {
             cpu_core_ms: hour / 2,
             mem_mib_ms: 0,
             running_ms: hour,
+            disk_gib_ms: 0,
         },
     );
     let draft = b.draft_invoice(acct).await.unwrap();

@@ -11,12 +11,14 @@ fn prices() -> impl Strategy<Value = PriceList> {
         0i128..5_000_000_000,
         0i128..5_000_000_000,
         0i128..5_000_000_000,
+        0i128..5_000_000_000,
     )
-        .prop_map(|(a, b, c)| PriceList {
+        .prop_map(|(a, b, c, d)| PriceList {
             currency: "GBP".into(),
             cpu_core_hour: Price(a),
             memory_gb_hour: Price(b),
             running_hour: Price(c),
+            disk_gb_hour: Price(d),
         })
 }
 
@@ -25,11 +27,13 @@ fn usage() -> impl Strategy<Value = Usage> {
         0i64..1_000_000_000_000,
         0i64..1_000_000_000_000_000,
         0i64..3_000_000_000,
+        0i64..3_000_000_000_000,
     )
-        .prop_map(|(c, m, r)| Usage {
+        .prop_map(|(c, m, r, d)| Usage {
             cpu_core_ms: c,
             mem_mib_ms: m,
             running_ms: r,
+            disk_gib_ms: d,
         })
 }
 

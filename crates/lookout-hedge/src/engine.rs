@@ -24,6 +24,9 @@ pub enum FireReason {
 }
 
 impl FireReason {
+    /// Every reason, for metrics that should show zeros before the first call.
+    pub const ALL: [Self; 3] = [Self::Primary, Self::Delay, Self::EarlyFailure];
+
     /// Stable lowercase name for JSON and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,6 +106,9 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    /// Every outcome, for metrics that should show zeros before the first call.
+    pub const ALL: [Self; 3] = [Self::Success, Self::DeadlineExceeded, Self::AllFailed];
+
     /// Stable lowercase name for JSON and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {

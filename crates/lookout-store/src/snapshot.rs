@@ -16,6 +16,13 @@
 //! `container.memory_percent`, `container.net_rx_bytes`, `container.net_tx_bytes`,
 //! `container.block_read_bytes`, `container.block_write_bytes`, `container.pids`.
 //! A container that goes away keeps its series (and so its history) under the same id and name.
+//! Containers using a GPU also get `container.gpu_memory_bytes` and `container.gpu_sm_percent`
+//! (summed over their processes and GPUs).
+//!
+//! GPU series carry `{gpu}` (the index; stable for a board's life, unlike process ids):
+//! `gpu.utilization_percent`, `gpu.memory_utilization_percent`, `gpu.memory_used_bytes`,
+//! `gpu.memory_total_bytes`, `gpu.temperature_celsius`, `gpu.power_watts`, `gpu.sm_clock_mhz`,
+//! `gpu.pcie_rx_bytes_per_sec`, `gpu.pcie_tx_bytes_per_sec`, each only where the board reports it.
 //!
 //! The `perf-history` profile reads [`CPU_USAGE`], [`MEMORY_USED`], [`MEMORY_AVAILABLE`],
 //! [`ROOT_FS_USED`] and [`ROOT_FS_AVAILABLE`] (see [`perf_history_keys`]).
@@ -175,11 +182,52 @@ pub fn points_from_snapshot(s: &Snapshot) -> Vec<(SeriesKey, f64)> {
                 ("block_read_bytes", c.block_read_bytes.map(|v| v as f64)),
                 ("block_write_bytes", c.block_write_bytes.map(|v| v as f64)),
                 ("pids", c.pids.map(|v| v as f64)),
+                (
+                    "gpu_memory_bytes",
+                    c.gpu.as_ref().map(|g| g.memory_used_bytes as f64),
+                ),
+                (
+                    "gpu_sm_percent",
+                    c.gpu.as_ref().map(|g| g.sm_utilization_percent),
+                ),
             ];
             for (f, v) in figures {
                 if let Some(v) = v {
                     out.push((key(f), v));
                 }
+            }
+        }
+    }
+    for g in &s.gpu.gpus {
+        let figures = [
+            (
+                "utilization_percent",
+                g.utilization_gpu_percent.map(f64::from),
+            ),
+            (
+                "memory_utilization_percent",
+                g.utilization_memory_percent.map(f64::from),
+            ),
+            (
+                "memory_used_bytes",
+                g.memory.as_ref().map(|m| m.used_bytes as f64),
+            ),
+            (
+                "memory_total_bytes",
+                g.memory.as_ref().map(|m| m.total_bytes as f64),
+            ),
+            ("temperature_celsius", g.temperature_celsius.map(f64::from)),
+            ("power_watts", g.power_draw_watts),
+            ("sm_clock_mhz", g.sm_clock_mhz.map(f64::from)),
+            ("pcie_rx_bytes_per_sec", g.pcie_rx_bytes_per_sec),
+            ("pcie_tx_bytes_per_sec", g.pcie_tx_bytes_per_sec),
+        ];
+        for (f, v) in figures {
+            if let Some(v) = v {
+                out.push((
+                    SeriesKey::new(format!("gpu.{f}")).with("gpu", g.index.to_string()),
+                    v,
+                ));
             }
         }
     }
@@ -189,7 +237,101 @@ pub fn points_from_snapshot(s: &Snapshot) -> Vec<(SeriesKey, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lookout_probe::gpu::{ContainerGpu, GpuMemory, GpuStats, GpuView};
     use lookout_probe::*;
+
+    #[test]
+    fn gpu_figures_become_series_per_gpu_and_per_container() {
+        let gpu = GpuStats {
+            index: 1,
+            uuid: "GPU-1".into(),
+            name: "H100".into(),
+            pci_bus_id: "00000000:17:00.0".into(),
+            utilization_gpu_percent: Some(97),
+            utilization_memory_percent: Some(40),
+            memory: Some(GpuMemory {
+                total_bytes: 80 << 30,
+                used_bytes: 7 << 30,
+                free_bytes: 73 << 30,
+                reserved_bytes: None,
+                used_percent: 8.75,
+            }),
+            temperature_celsius: Some(51),
+            power_draw_watts: Some(420.5),
+            power_limit_watts: Some(700.0),
+            energy_millijoules: Some(1),
+            sm_clock_mhz: None,
+            memory_clock_mhz: None,
+            pcie_rx_bytes_per_sec: None,
+            pcie_tx_bytes_per_sec: None,
+            fan_speed_percent: None,
+            throttle_reasons: None,
+            throttle_reasons_mask: None,
+            ecc: None,
+            mig: None,
+            processes: vec![],
+        };
+        let c = ContainerStats {
+            id: "abc".into(),
+            name: "train".into(),
+            image: "torch".into(),
+            state: "running".into(),
+            status: "Up".into(),
+            created: 0,
+            labels: Default::default(),
+            cpu_percent: None,
+            online_cpus: None,
+            memory_used_bytes: None,
+            memory_limit_bytes: None,
+            memory_percent: None,
+            net_rx_bytes: None,
+            net_tx_bytes: None,
+            block_read_bytes: None,
+            block_write_bytes: None,
+            pids: None,
+            gpu: Some(ContainerGpu {
+                memory_used_bytes: 7 << 30,
+                sm_utilization_percent: 99.0,
+                processes: 1,
+                devices: vec![],
+            }),
+            raw_stats: None,
+        };
+        let s = Snapshot {
+            taken_at_ms: 0,
+            tick: 1,
+            host: HostSnapshot::default(),
+            containers: ContainersView::Available {
+                containers: vec![c],
+            },
+            gpu: GpuView {
+                available: true,
+                gpus: vec![gpu],
+                ..Default::default()
+            },
+        };
+        let p = points_from_snapshot(&s);
+        let get = |k: &str| {
+            let k = SeriesKey::parse(k).unwrap();
+            p.iter().find(|(x, _)| *x == k).map(|x| x.1)
+        };
+        assert_eq!(get("gpu.utilization_percent{gpu=\"1\"}"), Some(97.0));
+        assert_eq!(
+            get("gpu.memory_used_bytes{gpu=\"1\"}"),
+            Some((7u64 << 30) as f64)
+        );
+        assert_eq!(get("gpu.power_watts{gpu=\"1\"}"), Some(420.5));
+        // Absent readings are absent series, not zeros.
+        assert_eq!(get("gpu.sm_clock_mhz{gpu=\"1\"}"), None);
+        assert_eq!(
+            get("container.gpu_sm_percent{id=\"abc\",name=\"train\"}"),
+            Some(99.0)
+        );
+        assert_eq!(
+            get("container.gpu_memory_bytes{id=\"abc\",name=\"train\"}"),
+            Some((7u64 << 30) as f64)
+        );
+    }
 
     #[test]
     fn every_figure_becomes_a_series() {

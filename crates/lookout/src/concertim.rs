@@ -48,6 +48,7 @@ pub fn price_list(c: &ConcertimConfig) -> Result<PriceList> {
         cpu_core_hour: p("cpu_core_hour", &c.prices.cpu_core_hour)?,
         memory_gb_hour: p("memory_gb_hour", &c.prices.memory_gb_hour)?,
         running_hour: p("running_hour", &c.prices.running_hour)?,
+        disk_gb_hour: p("disk_gb_hour", &c.prices.disk_gb_hour)?,
     })
 }
 

@@ -188,6 +188,8 @@ pub struct ConcertimPrices {
     pub memory_gb_hour: String,
     /// Per hour a container runs.
     pub running_hour: String,
+    /// Per GiB of allocated disk (an OpenStack flavour's root disk), per hour.
+    pub disk_gb_hour: String,
 }
 
 impl Default for ConcertimConfig {
@@ -214,6 +216,7 @@ impl Default for ConcertimPrices {
             cpu_core_hour: "0.05".into(),
             memory_gb_hour: "0.01".into(),
             running_hour: "0.01".into(),
+            disk_gb_hour: "0.0001".into(),
         }
     }
 }
@@ -297,6 +300,8 @@ pub struct SamplingConfig {
     pub interval_ms: u64,
     /// Sample Docker containers (through `DOCKER_HOST` or the default socket).
     pub docker: bool,
+    /// Sample NVIDIA GPUs through NVML (loaded on the first tick; absent → reported, not an error).
+    pub gpu: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -372,6 +377,7 @@ impl Default for SamplingConfig {
         Self {
             interval_ms: 1000,
             docker: true,
+            gpu: true,
         }
     }
 }

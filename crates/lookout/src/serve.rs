@@ -34,7 +34,8 @@ pub async fn run(cfg: Config) -> Result<()> {
             root_fs: cfg.host.root_fs.clone(),
         },
         cfg.sampling.docker,
-    );
+    )
+    .with_gpu(cfg.sampling.gpu);
     let interval = Duration::from_millis(cfg.sampling.interval_ms.max(100));
     let store = open_store(&cfg).await?;
     let meter = crate::concertim::start(&cfg, stop_rx.clone()).await?;

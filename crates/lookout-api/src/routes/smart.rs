@@ -108,6 +108,18 @@ impl SmartMetrics {
             call_seconds: Family::new_with_constructor(buckets),
             attempt_seconds: Family::new_with_constructor(buckets),
         };
+        // Series exist at zero from the start, so dashboards and rate() see them before the
+        // first call (a counter that appears later loses its first increment to rate()).
+        for kind in lookout_hedge::OutcomeKind::ALL {
+            me.calls.get_or_create(&OutcomeLabel {
+                outcome: kind.as_str(),
+            });
+        }
+        for reason in lookout_hedge::FireReason::ALL {
+            me.attempts.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
+        }
         m.register(
             "lookout_smart_calls",
             "Hedged /api/smart calls by outcome",

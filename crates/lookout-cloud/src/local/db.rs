@@ -63,6 +63,7 @@ const SCHEMA: &[&str] = &[
         cpu_core_ms BIGINT NOT NULL,
         mem_mib_ms BIGINT NOT NULL,
         running_ms BIGINT NOT NULL,
+        disk_gib_ms BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (team_id, period, kind, resource_id))",
     "CREATE TABLE IF NOT EXISTS cloud_credits (
         id VARCHAR(64) PRIMARY KEY,
@@ -85,6 +86,10 @@ const SCHEMA: &[&str] = &[
         created_at BIGINT NOT NULL,
         UNIQUE (team_id, period))",
 ];
+
+/// Columns added to [`SCHEMA`]'s tables after their first release: (table, column, type).
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("cloud_usage", "disk_gib_ms", "BIGINT NOT NULL DEFAULT 0")];
 
 impl Db {
     /// Opens the store at `url` (`sqlite://…`, `postgres://…`, `mysql://…`) and creates the
@@ -143,7 +148,30 @@ impl Db {
                 .execute(&db.pool)
                 .await?;
         }
+        db.add_missing_columns().await?;
         Ok(db)
+    }
+
+    /// Brings a store made by an older lookout up to date: `CREATE TABLE IF NOT EXISTS` leaves
+    /// an existing table as it was, so columns added since are added here. The probe is a
+    /// `SELECT` of the column, which all three engines refuse alike when it is missing.
+    async fn add_missing_columns(&self) -> CloudResult<()> {
+        for (table, column, ddl) in ADDED_COLUMNS {
+            let probe = format!("SELECT {column} FROM {table} WHERE 1 = 0");
+            if sqlx::query(AssertSqlSafe(probe))
+                .fetch_optional(&self.pool)
+                .await
+                .is_err()
+            {
+                tracing::info!(table, column, "cloud store: adding a column");
+                sqlx::query(AssertSqlSafe(format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {ddl}"
+                )))
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Renumbers `?` as `$1, $2, …` for PostgreSQL. Every statement is a constant of this
@@ -164,5 +192,48 @@ impl Db {
             }
         }
         AssertSqlSafe(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_store_from_before_the_disk_column_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cloud.db").display());
+        {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TABLE cloud_usage (team_id VARCHAR(64) NOT NULL, period VARCHAR(7) NOT NULL,
+                 kind VARCHAR(8) NOT NULL, resource_id VARCHAR(255) NOT NULL,
+                 resource_name VARCHAR(255) NOT NULL, cpu_core_ms BIGINT NOT NULL,
+                 mem_mib_ms BIGINT NOT NULL, running_ms BIGINT NOT NULL,
+                 PRIMARY KEY (team_id, period, kind, resource_id))",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO cloud_usage VALUES ('t', '2026-11', 'device', 'd', 'd', 1, 2, 3)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let db = Db::open(&url).await.unwrap();
+        let disk: i64 = sqlx::query_scalar("SELECT disk_gib_ms FROM cloud_usage")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(disk, 0);
+        // A second open finds the column and changes nothing.
+        drop(db);
+        Db::open(&url).await.unwrap();
     }
 }

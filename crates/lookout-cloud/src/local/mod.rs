@@ -248,12 +248,13 @@ impl LocalBackend {
         for (k, u) in lines {
             let updated = sqlx::query(self.db.sql(
                 "UPDATE cloud_usage SET cpu_core_ms = cpu_core_ms + ?, mem_mib_ms = mem_mib_ms + ?, \
-                 running_ms = running_ms + ?, resource_name = ? \
+                 running_ms = running_ms + ?, disk_gib_ms = disk_gib_ms + ?, resource_name = ? \
                  WHERE team_id = ? AND period = ? AND kind = ? AND resource_id = ?",
             ))
             .bind(u.cpu_core_ms)
             .bind(u.mem_mib_ms)
             .bind(u.running_ms)
+            .bind(u.disk_gib_ms)
             .bind(k.resource_name.clone())
             .bind(k.team.clone())
             .bind(k.period.clone())
@@ -265,7 +266,8 @@ impl LocalBackend {
             if updated == 0 {
                 sqlx::query(self.db.sql(
                     "INSERT INTO cloud_usage (team_id, period, kind, resource_id, resource_name, \
-                     cpu_core_ms, mem_mib_ms, running_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     cpu_core_ms, mem_mib_ms, running_ms, disk_gib_ms) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ))
                 .bind(k.team.clone())
                 .bind(k.period.clone())
@@ -275,6 +277,7 @@ impl LocalBackend {
                 .bind(u.cpu_core_ms)
                 .bind(u.mem_mib_ms)
                 .bind(u.running_ms)
+                .bind(u.disk_gib_ms)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -376,8 +379,8 @@ impl LocalBackend {
         include_pending: bool,
     ) -> CloudResult<Invoice> {
         let rows = sqlx::query(self.db.sql(
-            "SELECT kind, resource_id, resource_name, cpu_core_ms, mem_mib_ms, running_ms \
-             FROM cloud_usage WHERE team_id = ? AND period = ?",
+            "SELECT kind, resource_id, resource_name, cpu_core_ms, mem_mib_ms, running_ms, \
+             disk_gib_ms FROM cloud_usage WHERE team_id = ? AND period = ?",
         ))
         .bind(team.id.clone())
         .bind(period.to_string())
@@ -398,6 +401,7 @@ impl LocalBackend {
                         cpu_core_ms: r.try_get(3)?,
                         mem_mib_ms: r.try_get(4)?,
                         running_ms: r.try_get(5)?,
+                        disk_gib_ms: r.try_get(6)?,
                     },
                 },
             );

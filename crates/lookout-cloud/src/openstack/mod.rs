@@ -152,7 +152,8 @@ pub struct ServerUsage {
     pub running_ms: i64,
     pub cpu_core_ms: i64,
     pub mem_mib_ms: i64,
-    pub local_gb: i64,
+    /// Flavour disk (`local_gb`) × hours, in GiB-milliseconds.
+    pub disk_gib_ms: i64,
 }
 
 /// Reads `server_usages` of an `os-simple-tenant-usage` answer; several lines of one server
@@ -170,19 +171,21 @@ pub fn parse_usage(v: &Value) -> Vec<ServerUsage> {
         let ms = hours_to_ms(s["hours"].as_f64().unwrap_or(0.0));
         let vcpus = s["vcpus"].as_i64().unwrap_or(0).max(0);
         let mem = s["memory_mb"].as_i64().unwrap_or(0).max(0);
+        let disk = s["local_gb"].as_i64().unwrap_or(0).max(0);
         let u = ServerUsage {
             instance_id: id.to_string(),
             name: s["name"].as_str().unwrap_or(id).to_string(),
             running_ms: ms,
             cpu_core_ms: ms.saturating_mul(vcpus),
             mem_mib_ms: ms.saturating_mul(mem),
-            local_gb: s["local_gb"].as_i64().unwrap_or(0),
+            disk_gib_ms: ms.saturating_mul(disk),
         };
         match out.iter_mut().find(|o| o.instance_id == u.instance_id) {
             Some(o) => {
                 o.running_ms = o.running_ms.saturating_add(u.running_ms);
                 o.cpu_core_ms = o.cpu_core_ms.saturating_add(u.cpu_core_ms);
                 o.mem_mib_ms = o.mem_mib_ms.saturating_add(u.mem_mib_ms);
+                o.disk_gib_ms = o.disk_gib_ms.saturating_add(u.disk_gib_ms);
             }
             None => out.push(u),
         }
@@ -852,7 +855,8 @@ impl OpenStackBackend {
             .await?;
             sqlx::query(self.db.sql(
                 "INSERT INTO cloud_usage (team_id, period, kind, resource_id, resource_name, \
-                 cpu_core_ms, mem_mib_ms, running_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 cpu_core_ms, mem_mib_ms, running_ms, disk_gib_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ))
             .bind(project_id.to_string())
             .bind(period.to_string())
@@ -862,6 +866,7 @@ impl OpenStackBackend {
             .bind(u.cpu_core_ms)
             .bind(u.mem_mib_ms)
             .bind(u.running_ms)
+            .bind(u.disk_gib_ms)
             .execute(&mut *tx)
             .await?;
         }
@@ -1159,6 +1164,7 @@ mod tests {
         assert_eq!(u[0].running_ms, 3 * 3_600_000);
         assert_eq!(u[0].cpu_core_ms, 2 * 2 * 3_600_000 + 4 * 3_600_000);
         assert_eq!(u[0].mem_mib_ms, 512 * 2 * 3_600_000 + 1024 * 3_600_000);
+        assert_eq!(u[0].disk_gib_ms, 3 * 3_600_000);
         assert_eq!(u[1].running_ms, 0);
         assert!(parse_usage(&json!({"tenant_usage": {}})).is_empty());
     }

@@ -39,7 +39,7 @@ const FI_PCIE_COUNT_RX_BYTES: u32 = 198;
 const FI_TOTAL_ENERGY_CONSUMPTION: u32 = 83;
 
 /// How often, in ticks, the readings that cost the driver most are taken. Measured on an
-/// H100 with driver 580 (docs/bench-gpu.md): the energy counter ~3 ms of CPU, process
+/// H100 with driver 580 (docs/benchmarks.md, GPU section): the energy counter ~3 ms of CPU, process
 /// utilization samples ~2 ms, ECC/MIG mode ~0.13 ms each, field values ~0.25 ms; everything
 /// else ~1 µs (memory 8 µs, process lists 10–40 µs). In between, the last values are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
