@@ -111,14 +111,18 @@ impl SmartMetrics {
         // Series exist at zero from the start, so dashboards and rate() see them before the
         // first call (a counter that appears later loses its first increment to rate()).
         for kind in lookout_hedge::OutcomeKind::ALL {
-            me.calls.get_or_create(&OutcomeLabel {
-                outcome: kind.as_str(),
-            });
+            me.calls
+                .get_or_create(&OutcomeLabel {
+                    outcome: kind.as_str(),
+                })
+                .inc_by(0);
         }
         for reason in lookout_hedge::FireReason::ALL {
-            me.attempts.get_or_create(&ReasonLabel {
-                reason: reason.as_str(),
-            });
+            me.attempts
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .inc_by(0);
         }
         m.register(
             "lookout_smart_calls",
