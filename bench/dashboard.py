@@ -1,5 +1,5 @@
 """Dashboard benchmark: lookout's web UI beside Glances' web UI, measured the same way in the
-same run. See bench/dashboard.sh (which starts both) and docs/bench-dashboard.md.
+same run. See bench/dashboard.sh (which starts both) and docs/benchmarks.md (dashboard).
 
 1. Page weight: bytes on the wire (Resource Timing `transferSize`, falling back to
    `encodedBodySize`) for everything the page loads until its first full render, cache off.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dashboard benchmark: lookout's web UI beside Glances 4.5.8's, measured the same way in the same
 # run (page weight, time to first full render in headless Chromium, server CPU with 100 live
-# clients for 60 s). Results: target/bench-dashboard.json; write-up: docs/bench-dashboard.md.
+# clients for 60 s). Results: target/bench-dashboard.json; write-up: docs/benchmarks.md (dashboard).
 #   bash bench/dashboard.sh            (RUNS=10 SECONDS_LOAD=60 CLIENTS=100 to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 # Benchmarks hedged calls to the upstream /api/work (DESIGN.md §4) against work-sim.
 #
 # Everything runs on 127.0.0.1 and every phase is bounded in time (~100 s of measuring with
-# the defaults). Prints markdown tables for docs/bench-smart.md.
+# the defaults). Prints markdown tables for docs/benchmarks.md (hedged requests).
 #
 #   bench/smart.sh                 # defaults: SECS=15 CONC=100
 #   SECS=5 CONC=32 bench/smart.sh  # quicker

@@ -101,18 +101,7 @@ impl Db {
         if self.backend != Backend::Postgres {
             return AssertSqlSafe(s);
         }
-        let mut out = String::with_capacity(s.len() + 16);
-        let mut n = 0;
-        for c in s.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        AssertSqlSafe(out)
+        AssertSqlSafe(crate::sql::numbered_placeholders(&s))
     }
 
     fn upsert(&self, cols_conflict: &str, updates: &[&str]) -> String {

@@ -25,7 +25,7 @@
 //! `max_buffered_samples` (then the oldest are dropped and counted), the task retries with
 //! backoff, and [`Store::health`] says what is going on.
 //!
-//! Compression and the choice of codecs: see [`codec`] and `docs/bench-store.md`.
+//! Compression and the choice of codecs: see [`codec`] and `docs/benchmarks.md` (history store).
 //! Query planning ("which tier answers which part of a window"): see [`plan`].
 //! Series names: see [`snapshot`] and [`SeriesKey`].
 
@@ -36,6 +36,7 @@ mod key;
 pub mod plan;
 pub mod rollup;
 pub mod snapshot;
+pub mod sql;
 mod store;
 
 pub use key::SeriesKey;

@@ -180,18 +180,7 @@ impl Db {
         if self.dialect != Dialect::Postgres {
             return AssertSqlSafe(s.to_string());
         }
-        let mut out = String::with_capacity(s.len() + 16);
-        let mut n = 0;
-        for c in s.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        AssertSqlSafe(out)
+        AssertSqlSafe(lookout_store::sql::numbered_placeholders(s))
     }
 }
 

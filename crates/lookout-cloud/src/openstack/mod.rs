@@ -691,57 +691,28 @@ impl OpenStackBackend {
         let reply = match kind {
             TargetKind::Device => {
                 let path = format!("/servers/{}", client::enc(id));
-                let body = |a: &str| json!({ a: null });
-                match action {
-                    PowerAction::On => {
+                // Every action but destroy is a server action named by its body's one key.
+                let server_action = match action {
+                    PowerAction::On => Some("os-start"),
+                    PowerAction::Off => Some("os-stop"),
+                    PowerAction::Suspend => Some("suspend"),
+                    PowerAction::Resume => Some("resume"),
+                    PowerAction::Destroy => None,
+                };
+                match server_action {
+                    Some(a) => {
                         self.os
                             .call(
                                 &s,
                                 "compute",
                                 Method::POST,
                                 &format!("{path}/action"),
-                                Some(&body("os-start")),
+                                Some(&json!({ a: null })),
                                 None,
                             )
                             .await?
                     }
-                    PowerAction::Off => {
-                        self.os
-                            .call(
-                                &s,
-                                "compute",
-                                Method::POST,
-                                &format!("{path}/action"),
-                                Some(&body("os-stop")),
-                                None,
-                            )
-                            .await?
-                    }
-                    PowerAction::Suspend => {
-                        self.os
-                            .call(
-                                &s,
-                                "compute",
-                                Method::POST,
-                                &format!("{path}/action"),
-                                Some(&body("suspend")),
-                                None,
-                            )
-                            .await?
-                    }
-                    PowerAction::Resume => {
-                        self.os
-                            .call(
-                                &s,
-                                "compute",
-                                Method::POST,
-                                &format!("{path}/action"),
-                                Some(&body("resume")),
-                                None,
-                            )
-                            .await?
-                    }
-                    PowerAction::Destroy => {
+                    None => {
                         self.os
                             .call(&s, "compute", Method::DELETE, &path, None, None)
                             .await?
