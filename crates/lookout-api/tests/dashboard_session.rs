@@ -192,3 +192,27 @@ async fn page_and_assets_are_public_hardened_and_compressed() {
     .await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
 }
+
+#[tokio::test]
+async fn a_guesser_cannot_lock_out_a_valid_token() {
+    let app = app();
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let (status, _, body) = send(
+            &app,
+            Method::POST,
+            "/api/v1/session",
+            &[],
+            Some(serde_json::json!({ "token": format!("lk_wrong-{i}") })),
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"]["message"].is_string(), "JSON error body");
+        statuses.push(status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[39], StatusCode::TOO_MANY_REQUESTS);
+    // The bucket is empty, and the right token still signs in at once.
+    let (cookie, csrf) = sign_in(&app, READ).await;
+    assert!(!cookie.is_empty() && !csrf.is_empty());
+}

@@ -258,17 +258,20 @@ async fn sign_in(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let d = &state.dashboard;
-    if !d.limiter.allow() {
-        return rate_limited();
-    }
     let token = body.token.trim();
     let principal = if token.is_empty() || token.len() > 512 {
         None
     } else {
         state.tokens.current().verify(token)
     };
+    // The limiter only meters failures: a valid token always signs in, so a guesser who
+    // drains the bucket cannot lock real users out. Checking a token is one SHA-256 and a
+    // constant-time compare, so verifying before refusing costs nothing worth saving.
     let Some(principal) = principal else {
-        d.limiter.failed();
+        if !d.limiter.try_fail() {
+            tracing::debug!("dashboard sign-in refused: unknown token (rate limited)");
+            return rate_limited();
+        }
         tracing::info!("dashboard sign-in refused: unknown token");
         return ApiError::Unauthorized("that token is not valid (or has been revoked)".into())
             .into_response();

@@ -189,8 +189,9 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
-/// A small token bucket for failed sign-ins (global: a guesser gets a few tries a second at
-/// most, whatever its address; successful sign-ins are never slowed).
+/// A small token bucket for failed sign-ins: past a burst, at most a few wrong tokens a second
+/// get a 401 (and a log line); the rest get 429. Global, since behind a proxy every client has
+/// the proxy's address; successful sign-ins never pass through it.
 #[derive(Debug)]
 pub struct FailureLimiter {
     state: Mutex<(f64, Instant)>,
@@ -221,15 +222,15 @@ impl FailureLimiter {
         s
     }
 
-    /// True when another attempt may be checked now.
-    pub fn allow(&self) -> bool {
-        self.refill().0 >= 1.0
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self) {
+    /// Records a failed attempt; false when the bucket was empty (answer 429).
+    pub fn try_fail(&self) -> bool {
         let mut s = self.refill();
-        s.0 = (s.0 - 1.0).max(0.0);
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -244,6 +245,23 @@ mod tests {
             scope: Scope::Control,
             token_sha256: [7; 32],
         }
+    }
+
+    #[test]
+    fn failures_drain_the_bucket_then_refill_with_time() {
+        let l = FailureLimiter::default();
+        let allowed = (0..100).filter(|_| l.try_fail()).count();
+        assert_eq!(allowed, 20, "the burst");
+        assert!(!l.try_fail());
+        // 0.6 s later one more failure is metered (2 per second).
+        {
+            let mut s = l.state.lock().unwrap();
+            if let Some(earlier) = s.1.checked_sub(Duration::from_millis(600)) {
+                s.1 = earlier;
+            }
+        }
+        assert!(l.try_fail());
+        assert!(!l.try_fail());
     }
 
     #[test]
@@ -300,15 +318,5 @@ mod tests {
         ] {
             assert!(c.contains(part), "{c}");
         }
-    }
-
-    #[test]
-    fn limiter_runs_dry_and_refills() {
-        let l = FailureLimiter::default();
-        for _ in 0..20 {
-            assert!(l.allow());
-            l.failed();
-        }
-        assert!(!l.allow());
     }
 }
