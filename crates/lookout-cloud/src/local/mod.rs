@@ -173,6 +173,11 @@ fn check_email(field: &str, v: &str) -> CloudResult<()> {
 }
 
 impl LocalBackend {
+    /// The store this backend keeps identity and the ledger in (for a backend that shares it).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Opens the store and builds the backend. Power actions go through `control`.
     pub async fn open(
         cfg: LocalConfig,

@@ -209,7 +209,8 @@ impl OpenStackBackend {
             None,
         )
         .await?;
-        let db = Db::open(&cfg.store_url).await?;
+        // The same pool as the ledger: one SQLite file must have one writer.
+        let db = ledger.db().clone();
         let os = OsClient::new(cfg.region.clone(), cfg.connect_timeout, cfg.timeout)?;
         Ok(Self {
             os,
