@@ -153,6 +153,28 @@ async fn session_cookie_csrf_and_sign_out() {
 }
 
 #[tokio::test]
+async fn json_answers_carry_a_deny_all_policy() {
+    let app = app();
+    for (path, auth) in [("/api/v1/host", Some(READ)), ("/api/v1/host", None)] {
+        let bearer = auth.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| vec![("authorization", b)])
+            .unwrap_or_default();
+        let (_, h, _) = send(&app, Method::GET, path, &headers, None).await;
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        assert_eq!(
+            h[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+}
+
+#[tokio::test]
 async fn page_and_assets_are_public_hardened_and_compressed() {
     let app = app();
     let gz = [("accept-encoding", "gzip, br")];
