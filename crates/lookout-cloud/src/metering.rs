@@ -339,15 +339,7 @@ mod tests {
             cpu_percent: Some(100.0),
             online_cpus: Some(2),
             memory_used_bytes: Some(1 << 30),
-            memory_limit_bytes: None,
-            memory_percent: None,
-            net_rx_bytes: None,
-            net_tx_bytes: None,
-            block_read_bytes: None,
-            block_write_bytes: None,
-            pids: None,
-            gpu: None,
-            raw_stats: None,
+            ..Default::default()
         }
     }
 

@@ -149,7 +149,7 @@ impl ContainersView {
 }
 
 /// One container's figures at a tick, computed the way the Docker CLI computes `docker stats`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct ContainerStats {
     pub id: String,
     /// Name without the leading slash.

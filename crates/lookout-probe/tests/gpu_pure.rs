@@ -1,7 +1,6 @@
 //! GPU sampling without a GPU: cgroup attribution over real `/proc/<pid>/cgroup` layouts,
 //! NVML readings to records, unit handling, and the container join.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use lookout_probe::gpu::cgroup::{container_from_cgroup_file, container_from_path, Runtime};
@@ -375,23 +374,8 @@ fn container(id: &str, name: &str) -> ContainerStats {
     ContainerStats {
         id: id.into(),
         name: name.into(),
-        image: String::new(),
         state: "running".into(),
-        status: String::new(),
-        created: 0,
-        labels: BTreeMap::new(),
-        cpu_percent: None,
-        online_cpus: None,
-        memory_used_bytes: None,
-        memory_limit_bytes: None,
-        memory_percent: None,
-        net_rx_bytes: None,
-        net_tx_bytes: None,
-        block_read_bytes: None,
-        block_write_bytes: None,
-        pids: None,
-        gpu: None,
-        raw_stats: None,
+        ..Default::default()
     }
 }
 

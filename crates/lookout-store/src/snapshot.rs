@@ -274,28 +274,14 @@ mod tests {
         let c = ContainerStats {
             id: "abc".into(),
             name: "train".into(),
-            image: "torch".into(),
             state: "running".into(),
-            status: "Up".into(),
-            created: 0,
-            labels: Default::default(),
-            cpu_percent: None,
-            online_cpus: None,
-            memory_used_bytes: None,
-            memory_limit_bytes: None,
-            memory_percent: None,
-            net_rx_bytes: None,
-            net_tx_bytes: None,
-            block_read_bytes: None,
-            block_write_bytes: None,
-            pids: None,
             gpu: Some(ContainerGpu {
                 memory_used_bytes: 7 << 30,
                 sm_utilization_percent: 99.0,
                 processes: 1,
                 devices: vec![],
             }),
-            raw_stats: None,
+            ..Default::default()
         };
         let s = Snapshot {
             taken_at_ms: 0,
