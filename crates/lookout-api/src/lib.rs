@@ -99,7 +99,8 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::pages())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Layers run bottom-up on the way in: observe → headers → limits → auth → handler.
+        // Layers run bottom-up on the way in: compression → observe → headers → limits →
+        // auth → handler.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access::authorize,
@@ -108,7 +109,19 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(compression())
         .with_state(state)
+}
+
+/// gzip or br when the client's `Accept-Encoding` asks, for JSON, `/metrics` and pages alike.
+/// tower-http's default predicate leaves out answers under 32 bytes, images and
+/// `text/event-stream` (a compressor would hold back each event of the dashboard's live
+/// stream until its buffer fills); answers that already carry a `Content-Encoding` (the
+/// dashboard's pre-compressed assets) pass as they are.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .br(true)
 }
 
 async fn not_found() -> ApiError {

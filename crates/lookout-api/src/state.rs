@@ -107,7 +107,7 @@ impl AppState {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner
                 .metrics
-                .add_section(Arc::new(crate::metrics::StoreSection(store.clone())));
+                .register_collector(crate::metrics::StoreCollector(store.clone()));
             inner.store = Some(store);
         }
         self

@@ -55,6 +55,11 @@ pub struct CpuSnapshot {
     pub cores: usize,
     pub total: CpuPercents,
     pub per_core: Vec<CpuPercents>,
+    /// Time each logical CPU spent in each state since boot, as `/proc/stat` counts it
+    /// (`(N, times)` of every `cpuN` line). `/metrics` serves these as counters; the JSON API
+    /// keeps the percentages above.
+    #[serde(skip)]
+    pub core_times: Vec<(u32, crate::host::cpu::CpuTimes)>,
 }
 
 /// Memory in bytes, from `/proc/meminfo`.
@@ -184,6 +189,14 @@ pub struct ContainerStats {
 }
 
 impl ContainerStats {
+    /// CPU time the container used since it started, in seconds (the Engine's
+    /// `cpu_stats.cpu_usage.total_usage`, nanoseconds); `None` for a container not running.
+    pub fn cpu_usage_seconds(&self) -> Option<f64> {
+        let doc = self.raw_stats.as_ref()?;
+        let ns = doc.cpu_stats.as_ref()?.cpu_usage.as_ref()?.total_usage?;
+        Some(ns as f64 / 1e9)
+    }
+
     /// True when `key` names this container: its full id, an id prefix of at least 4 hex digits, or its name.
     pub fn matches(&self, key: &str) -> bool {
         let key = key.strip_prefix('/').unwrap_or(key);

@@ -230,8 +230,11 @@ async fn docs_metrics_and_readiness_over_http() {
         .await
         .unwrap();
     for needle in [
-        "lookout_host_cpu_usage_percent{cpu=\"total\"}",
-        "lookout_host_memory_bytes{kind=\"total\"}",
+        "# TYPE lookout_host_cpu_seconds_total counter",
+        "lookout_host_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}",
+        "lookout_host_memory_total_bytes ",
+        "lookout_build_info{version=",
+        "process_resident_memory_bytes ",
         "lookout_docker_up 0",
         "lookout_http_requests_total{method=\"GET\",route=\"/data/cpu\",status=\"200\"} 1",
         "lookout_http_request_duration_seconds_bucket",

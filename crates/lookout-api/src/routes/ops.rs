@@ -1,7 +1,7 @@
 //! Operational routes: liveness, readiness, Prometheus metrics.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use lookout_probe::ContainersView;
 
+use crate::metrics::Format;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,17 +93,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Prometheus / OpenMetrics exposition of host, container and lookout's own figures.
+/// Prometheus exposition of host, container, GPU and lookout's own figures: the text format
+/// 0.0.4 by default, OpenMetrics 1.0 when `Accept` asks for `application/openmetrics-text`.
 #[utoipa::path(get, path = "/metrics", tag = "ops", security(("bearer" = [])),
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-async fn metrics(State(state): State<AppState>) -> Response {
+    params(("Accept" = Option<String>, Header, description = "`application/openmetrics-text` selects OpenMetrics 1.0; anything else gets the text format 0.0.4")),
+    responses((status = 200, description = "Metrics in the negotiated exposition format", content(
+        (String = "text/plain; version=0.0.4"),
+        (String = "application/openmetrics-text; version=1.0.0"),
+    ))))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     let snapshot = state.snapshot.borrow().clone();
-    let body = state.metrics.render(snapshot.as_deref());
+    let body = state.metrics.render(snapshot, format);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::VARY, "Accept"),
+        ],
         body,
     )
         .into_response()

@@ -20,6 +20,28 @@ pub struct CpuTimes {
     pub guest_nice: u64,
 }
 
+/// Jiffies per second in `/proc/stat`: the kernel's USER_HZ, fixed at 100 on every Linux
+/// architecture lookout builds for (node_exporter assumes the same).
+pub const USER_HZ: f64 = 100.0;
+
+impl CpuTimes {
+    /// Seconds spent in each state since boot, named as node_exporter's `mode` label names
+    /// them. guest and guest_nice are left out: the kernel already counts them in user and nice.
+    pub fn seconds_by_mode(&self) -> [(&'static str, f64); 8] {
+        let s = |j: u64| j as f64 / USER_HZ;
+        [
+            ("user", s(self.user)),
+            ("nice", s(self.nice)),
+            ("system", s(self.system)),
+            ("idle", s(self.idle)),
+            ("iowait", s(self.iowait)),
+            ("irq", s(self.irq)),
+            ("softirq", s(self.softirq)),
+            ("steal", s(self.steal)),
+        ]
+    }
+}
+
 /// The CPU lines of one `/proc/stat` reading.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcStat {

@@ -217,6 +217,7 @@ impl HostProbe {
             cores: cur.cores.len(),
             total: per(Some(&prev.total), &cur.total),
             per_core,
+            core_times: cur.cores.clone(),
         }
     }
 
