@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod error;
 pub mod fsutil;
 pub mod metrics;
+pub mod openapi_complete;
 pub mod routes;
 pub mod state;
 pub mod time;
@@ -85,14 +86,25 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document alone (for `lookout openapi` and tests).
+/// The OpenAPI document alone (for `lookout openapi` and tests), for the default limits.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().1
+    completed(api_routes().1, &ApiConfig::default())
+}
+
+/// The route attributes' document completed with the error answers, descriptions and
+/// parameter constraints the middleware and parsers apply (see [`openapi_complete`]).
+fn completed(doc: utoipa::openapi::OpenApi, config: &ApiConfig) -> utoipa::openapi::OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    openapi_complete::complete(&mut value, config);
+    serde_json::from_value(value).unwrap_or(doc)
 }
 
 /// The complete application: routes, docs, auth, limits, metrics, security headers.
 pub fn app(state: AppState) -> Router {
     let (routes, api) = api_routes();
+    let api = completed(api, &state.config);
     let body_limit = state.config.body_limit_bytes;
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
