@@ -26,8 +26,10 @@ impl ContainerControl for NoopControl {
 const TOKEN: &str = "lk_compression-test-token-0123456789";
 
 fn app() -> axum::Router {
-    let mut host = HostSnapshot::default();
-    host.hostname = "compressible-host".into();
+    let host = HostSnapshot {
+        hostname: "compressible-host".into(),
+        ..HostSnapshot::default()
+    };
     let snapshot = Snapshot {
         taken_at_ms: 1,
         tick: 1,
