@@ -292,7 +292,7 @@ prom_up() {
 check "profile monitoring: Prometheus reports lookout's target up (scraped with the token)" prom_up
 cat "$TMP/check.out" | sed 's/^/     /'
 check "profile monitoring: Prometheus has lookout's host CPU series" bash -c \
-  "docker exec lookout-prometheus promtool query instant http://127.0.0.1:9090 'lookout_host_cpu_usage_percent{cpu=\"total\"}' | grep -q '=>'"
+  "docker exec lookout-prometheus promtool query instant http://127.0.0.1:9090 'lookout_host_cpu_seconds_total{mode=\"idle\"}' | grep -q '=>'"
 check "Prometheus configuration is valid (promtool check config)" \
   docker exec lookout-prometheus promtool check config /etc/prometheus/prometheus.yml
 dashboard() {

@@ -4,15 +4,20 @@
 `DataSourceRef`, `AnnotationQuery` and `VariableModel` definitions of the schema Grafana
 publishes for dashboards, schemaVersion 36-39): allowed and required keys, types, grid bounds,
 unique panel ids. Also checks what the schema cannot: every query names the provisioned data
-source, and (with --metrics FILE, a scrape of lookout's /metrics) every lookout_* metric a query
-uses exists, except the names listed in PENDING (none today).
+source through the `$datasource` variable, every query is narrowed to `$instance`, the
+`datasource` and `instance` variables exist, and (with --metrics FILE, a scrape of lookout's
+/metrics) every lookout_* and process_* metric a query uses exists, except the names listed in
+PENDING (none today). dcgm-exporter's DCGM_FI_* names are only checked on a host with GPUs
+(where the scrape has them): panels tagged "gpu" show data only there.
+Whether each query returns data is checked against a real Prometheus by scripts/test-promtool.sh.
 Standard library only. Exit status 1 on any problem; prints one line per problem.
 """
 import json
 import re
 import sys
 
-DATASOURCE_UID = "lookout-prometheus"
+DATASOURCE_UID = "lookout-prometheus"   # the provisioned source, the variable's default
+DATASOURCE_VAR = "${datasource}"
 # Metrics the dashboard may show before lookout exports them (panels would say "No data").
 PENDING: set = set()  # every metric the dashboard uses is exported now
 
@@ -42,6 +47,7 @@ KNOWN_PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "text",
                      "piechart", "barchart", "histogram", "state-timeline", "status-history"}
 
 problems = []
+GPU_STATE = set()  # {"lookout_gpu_up 1"} when the --metrics scrape comes from a GPU host
 
 
 def bad(where, msg):
@@ -130,15 +136,21 @@ def panel(where, p, metrics_used):
             bad(tw, "duplicate refId")
         refids.add(t.get("refId"))
         ds = t.get("datasource", p.get("datasource", {}))
-        if ds.get("uid") != DATASOURCE_UID or ds.get("type") != "prometheus":
-            bad(tw, f"data source must be the provisioned {DATASOURCE_UID!r} (prometheus)")
+        if ds.get("uid") != DATASOURCE_VAR or ds.get("type") != "prometheus":
+            bad(tw, f"data source must be the {DATASOURCE_VAR!r} variable (prometheus)")
         expr = t.get("expr", "")
         if not isinstance(expr, str) or not expr.strip():
             bad(tw, "no PromQL expression")
             continue
         if expr.count("(") != expr.count(")") or expr.count("{") != expr.count("}"):
             bad(tw, f"unbalanced brackets in {expr!r}")
-        metrics_used.update(re.findall(r"\blookout_[a-z0-9_]+", expr))
+        if "$instance" not in expr:
+            bad(tw, f"query is not narrowed to $instance: {expr!r}")
+        names = re.findall(r"\b(?:lookout|process)_[a-z0-9_]+", expr)
+        # GPU panels may name series only a GPU host has: kept apart from the scrape check.
+        metrics_used.update(f"gpu-only:{m}" if "gpu" in p.get("tags", []) else m for m in names)
+        if "DCGM_FI_" in expr and "gpu" not in p.get("tags", []):
+            bad(tw, "a DCGM_FI_* query outside a panel tagged 'gpu'")
 
 
 def dashboard(path, exported):
@@ -157,8 +169,18 @@ def dashboard(path, exported):
     if "time" in d:
         keys(where + ".time", d["time"], {"from", "to"}, {"from", "to"})
     keys(where + ".templating", d.get("templating", {}), {"list"})
+    variables = {}
     for i, v in enumerate(d.get("templating", {}).get("list", [])):
         keys(f"{where}.templating.list[{i}]", v, VARIABLE_KEYS, {"type", "name"})
+        variables[v.get("name")] = v
+    ds_var = variables.get("datasource", {})
+    if ds_var.get("type") != "datasource" or ds_var.get("query") != "prometheus":
+        bad(where, "no `datasource` variable of Prometheus data sources")
+    elif ds_var.get("current", {}).get("value") != DATASOURCE_UID:
+        bad(where, f"the `datasource` variable must default to {DATASOURCE_UID!r}")
+    inst = variables.get("instance", {})
+    if inst.get("type") != "query" or inst.get("datasource", {}).get("uid") != DATASOURCE_VAR:
+        bad(where, "no `instance` query variable over the `datasource` variable")
     keys(where + ".annotations", d.get("annotations", {}), {"list"})
     for i, a in enumerate(d.get("annotations", {}).get("list", [])):
         aw = f"{where}.annotations.list[{i}]"
@@ -173,9 +195,11 @@ def dashboard(path, exported):
     if len(ids) != len(set(ids)):
         bad(where, "panel ids are not unique")
     titles = " ".join(p.get("title", "") for p in d.get("panels", []))
-    for section in ("Host", "Containers", "HTTP", "/api/smart"):
+    for section in ("Host", "Containers", "GPU", "History store", "HTTP", "/api/smart"):
         if section not in titles:
             bad(where, f"no {section} panels")
+    gpu_only = {m for m in used if m.startswith("gpu-only:")}
+    used = (used - gpu_only) | {m[len("gpu-only:"):] for m in gpu_only if "lookout_gpu_up 1" in GPU_STATE}
     if exported is not None:
         for m in sorted(used - PENDING):
             base = re.sub(r"_(bucket|sum|count)$", "", m)
@@ -191,7 +215,11 @@ def main(argv):
     for a in it:
         if a == "--metrics":
             text = open(next(it)).read()
-            exported = set(re.findall(r"^(lookout_[a-z0-9_]+)", text, re.M))
+            if re.search(r"^lookout_gpu_up(\{[^}]*\})? 1", text, re.M):
+                GPU_STATE.add("lookout_gpu_up 1")
+            # A family counts once it is announced: a counter with no labelled child yet
+            # (no request to that route so far) has its TYPE line and no sample.
+            exported = set(re.findall(r"^(?:# TYPE )?((?:lookout|process)_[a-z0-9_]+)", text, re.M))
         else:
             paths.append(a)
     if not paths:
@@ -199,7 +227,7 @@ def main(argv):
         return 2
     for p in paths:
         n, used = dashboard(p, exported)
-        print(f"{p}: {n} panels, {len(used)} lookout metrics"
+        print(f"{p}: {n} panels, {len(used)} lookout and process metrics"
               + ("" if exported is None else f" (checked against a live /metrics scrape; pending: {', '.join(sorted(used & PENDING)) or 'none'})"))
     for line in problems:
         print("PROBLEM " + line)

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# lookout checked by the Prometheus ecosystem's own tools (Debian's `prometheus` package):
+#  - `promtool check metrics` over a live /metrics (text format 0.0.4, no lint warnings), and
+#    the OpenMetrics answer when `Accept` asks for it;
+#  - `promtool check rules` and `promtool test rules` over the shipped alerting rules, and
+#    `promtool check config` over the shipped Prometheus configuration;
+#  - a real Prometheus (1 s scrape interval, 127.0.0.1 only) scraping a real lookout (debug
+#    binary, --http, a LOOKOUT_TOKEN), then every query of every Grafana panel and every
+#    alerting rule expression evaluated through Prometheus' HTTP API: each panel query returns
+#    at least one series (GPU panels may be empty only on a host without GPUs, the container
+#    panels only without a Docker engine; both are reported as ALLOWED-EMPTY).
+# Everything listens on 127.0.0.1 and stops by itself (bounded waits, trap on exit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pass=0 fail=0
+ok() { echo "PASS: $*"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
+
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    dpkg -s prometheus >/dev/null 2>&1 || {
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+    }
+    # The package starts its own service on :9090 where systemd runs; this suite uses its own.
+  else
+    echo "SKIPPED: promtool/prometheus are not installed and apt-get cannot install them"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+fi
+command -v curl >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
+
+[ -x target/debug/lookout ] || cargo build -q -p lookout
+BIN=$PWD/target/debug/lookout
+TMP=$(mktemp -d)
+PIDS=()
+CONTAINER=""
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "$CONTAINER" ] && docker rm -f "$CONTAINER" >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+LPORT=$(free_port)
+PPORT=$(free_port)
+TOKEN="lk_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"   # 51 bytes
+printf '%s' "$TOKEN" >"$TMP/token"
+chmod 600 "$TMP/token"
+
+# -- rules and configuration as shipped
+promtool check rules deploy/prometheus/lookout.rules.yml >"$TMP/out" 2>&1 \
+  && ok "promtool check rules deploy/prometheus/lookout.rules.yml" || { cat "$TMP/out"; ko "promtool check rules"; }
+(cd deploy/prometheus && promtool test rules lookout.rules.test.yml) >"$TMP/out" 2>&1 \
+  && ok "promtool test rules (alert unit tests)" || { cat "$TMP/out"; ko "promtool test rules"; }
+sed -e "s#/etc/prometheus/rules/\*.yml#$PWD/deploy/prometheus/lookout.rules.yml#" \
+    -e "s#/run/secrets/lookout_token#$TMP/token#" deploy/prometheus/prometheus.yml >"$TMP/shipped.yml"
+promtool check config "$TMP/shipped.yml" >"$TMP/out" 2>&1 \
+  && ok "promtool check config deploy/prometheus/prometheus.yml (rules and token file at local paths)" \
+  || { cat "$TMP/out"; ko "promtool check config"; }
+
+# -- a real lookout; a container to watch where a Docker engine answers
+DOCKER=0
+if docker info >/dev/null 2>&1 && docker image inspect lookout-test/busybox:latest >/dev/null 2>&1; then
+  CONTAINER="lookout-promtool-$$"
+  # Reads and writes a little, so every container family has a value.
+  docker run -d --name "$CONTAINER" --label lookout.test=1 lookout-test/busybox:latest \
+    sh -c 'i=0; while [ $i -lt 300 ]; do dd if=/dev/zero of=/tmp/f bs=4k count=64 2>/dev/null; sync; i=$((i+1)); sleep 1; done' >/dev/null
+  DOCKER=1
+else
+  echo "no Docker engine (or no lookout-test/busybox image): container panels may be empty"
+fi
+LOOKOUT_TOKEN="$TOKEN" LOOKOUT_STORE__FLUSH_INTERVAL_S=1 \
+  "$BIN" serve --http --listen "127.0.0.1:$LPORT" --data-dir "$TMP/data" >"$TMP/lookout.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$LPORT/readyz" -H "Authorization: Bearer $TOKEN" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+scrape() { curl -sS --max-time 10 -H "Authorization: Bearer $TOKEN" "$@" "http://127.0.0.1:$LPORT/metrics"; }
+# Some traffic, so the HTTP and /api/smart families have children.
+for _ in $(seq 1 5); do
+  curl -s --max-time 10 -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$LPORT/api/smart?timeout=2000" || true
+  curl -s --max-time 10 -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$LPORT/api/v1/host" || true
+done
+
+# -- exposition formats
+scrape -D "$TMP/headers" -o "$TMP/metrics.txt"
+grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/headers" \
+  && ok "/metrics without Accept: text format 0.0.4" || { cat "$TMP/headers"; ko "/metrics default content type"; }
+if promtool check metrics <"$TMP/metrics.txt" >"$TMP/lint" 2>&1 && [ ! -s "$TMP/lint" ]; then
+  ok "promtool check metrics: exit 0, no lint warnings ($(grep -c '^# TYPE' "$TMP/metrics.txt") families)"
+else
+  cat "$TMP/lint"; ko "promtool check metrics"
+fi
+scrape -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' \
+  -D "$TMP/om-headers" -o "$TMP/metrics.om"
+if grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$TMP/om-headers" \
+   && [ "$(tail -n 1 "$TMP/metrics.om")" = "# EOF" ]; then
+  ok "/metrics with Accept: application/openmetrics-text: OpenMetrics 1.0 ending in # EOF"
+else
+  head -n 5 "$TMP/om-headers"; ko "OpenMetrics negotiation"
+fi
+python3 deploy/grafana/check_dashboard.py --metrics "$TMP/metrics.txt" deploy/grafana/dashboards/lookout.json \
+  >"$TMP/out" 2>&1 && ok "check_dashboard.py against this scrape" || { cat "$TMP/out"; ko "check_dashboard.py"; }
+
+# -- a real Prometheus scraping it every second
+cat >"$TMP/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $PWD/deploy/prometheus/lookout.rules.yml
+scrape_configs:
+  - job_name: lookout
+    authorization:
+      type: Bearer
+      credentials_file: $TMP/token
+    static_configs:
+      - targets: ["127.0.0.1:$LPORT"]
+YAML
+prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
+  --web.listen-address="127.0.0.1:$PPORT" >"$TMP/prometheus.log" 2>&1 &
+PIDS+=($!)
+PROM="http://127.0.0.1:$PPORT"
+up=0
+for _ in $(seq 1 60); do
+  if curl -sf "$PROM/api/v1/query?query=up%7Bjob%3D%22lookout%22%7D" 2>/dev/null | grep -q '"value":\[[0-9.]*,"1"\]'; then up=1; break; fi
+  sleep 0.5
+done
+[ "$up" = 1 ] && ok "Prometheus scrapes lookout with the token (up == 1)" || { tail -n 20 "$TMP/prometheus.log"; ko "Prometheus target up"; }
+# Enough scrapes for rate() over the panels' interval, with traffic in between.
+for _ in $(seq 1 12); do
+  curl -s --max-time 5 -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$LPORT/api/smart?timeout=1000" || true
+  sleep 1
+done
+
+flags=()
+gpu_up=$(scrape | awk '$1 == "lookout_gpu_up" {print $2}')
+[ "$gpu_up" = 1 ] || flags+=(--no-gpu)
+[ "$DOCKER" = 1 ] || flags+=(--no-containers)
+python3 deploy/grafana/query_panels.py "$PROM" "127.0.0.1:$LPORT" deploy/grafana/dashboards/lookout.json "${flags[@]}" \
+  | tee "$TMP/panels"
+if [ "${PIPESTATUS[0]}" = 0 ]; then
+  ok "every Grafana panel query returns series through Prometheus ($(tail -n 1 "$TMP/panels"))"
+else
+  ko "Grafana panel queries"
+fi
+[ "$gpu_up" = 1 ] || echo "note: no GPU here (lookout_gpu_up $gpu_up): GPU panels were allowed to be empty"
+
+# Every rule was loaded and evaluates without error against the live series.
+rules=$(curl -sf "$PROM/api/v1/rules")
+if python3 - "$rules" <<'PY'
+import json, sys
+groups = json.loads(sys.argv[1])["data"]["groups"]
+rules = [r for g in groups for r in g["rules"]]
+bad = [r["name"] for r in rules if r.get("health") not in ("ok", "unknown") or r.get("lastError")]
+print(f"{len(rules)} rules loaded; unhealthy: {bad or 'none'}")
+sys.exit(1 if bad or len(rules) < 7 else 0)
+PY
+then ok "Prometheus loaded and evaluates the shipped alerting rules"; else ko "alerting rules in Prometheus"; fi
+firing=$(curl -sf "$PROM/api/v1/alerts" | python3 -c 'import json,sys; print(" ".join(a["labels"]["alertname"] for a in json.load(sys.stdin)["data"]["alerts"]))')
+[ -z "$firing" ] && ok "no alert fires on a healthy lookout" || ko "alerts fire on a healthy lookout: $firing"
+
+finish
