@@ -10,7 +10,8 @@
 #    at least one series (GPU panels may be empty only on a host without GPUs, the container
 #    panels only without a Docker engine; both are reported as ALLOWED-EMPTY).
 # Everything listens on 127.0.0.1 and stops by itself (bounded waits, trap on exit).
-set -euo pipefail
+# No `set -e`: every check records its result, and the summary line is always printed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 pass=0 fail=0
 ok() { echo "PASS: $*"; pass=$((pass + 1)); }
@@ -32,7 +33,7 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 command -v curl >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 
-[ -x target/debug/lookout ] || cargo build -q -p lookout
+[ -x target/debug/lookout ] || cargo build -q -p lookout || { echo "FAIL: cannot build lookout"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/target/debug/lookout
 TMP=$(mktemp -d)
 PIDS=()
@@ -92,10 +93,18 @@ done
 scrape -D "$TMP/headers" -o "$TMP/metrics.txt"
 grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/headers" \
   && ok "/metrics without Accept: text format 0.0.4" || { cat "$TMP/headers"; ko "/metrics default content type"; }
-if promtool check metrics <"$TMP/metrics.txt" >"$TMP/lint" 2>&1 && [ ! -s "$TMP/lint" ]; then
+# On a GPU host the only lint promtool may print (and then exit 3 for) is about
+# dcgm-exporter's label spelling (modelName), kept on purpose so dashboards made for
+# dcgm-exporter work (docs/metrics.md). Anything else, or a parse error, fails.
+rc=0
+promtool check metrics <"$TMP/metrics.txt" >"$TMP/lint" 2>&1 || rc=$?
+grep -v "^DCGM_FI_[A-Z_]* label names should be written in 'snake_case' not 'camelCase'$" "$TMP/lint" >"$TMP/lint.other" || true
+if [ "$rc" = 0 ] && [ ! -s "$TMP/lint" ]; then
   ok "promtool check metrics: exit 0, no lint warnings ($(grep -c '^# TYPE' "$TMP/metrics.txt") families)"
+elif [ "$rc" = 3 ] && [ -s "$TMP/lint" ] && [ ! -s "$TMP/lint.other" ]; then
+  ok "promtool check metrics: only dcgm-exporter's own label spelling is linted ($(wc -l <"$TMP/lint") GPU families)"
 else
-  cat "$TMP/lint"; ko "promtool check metrics"
+  cat "$TMP/lint"; ko "promtool check metrics (exit $rc)"
 fi
 scrape -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' \
   -D "$TMP/om-headers" -o "$TMP/metrics.om"
@@ -145,8 +154,10 @@ gpu_up=$(scrape | awk '$1 == "lookout_gpu_up" {print $2}')
 [ "$gpu_up" = 1 ] || flags+=(--no-gpu)
 [ "$DOCKER" = 1 ] || flags+=(--no-containers)
 python3 deploy/grafana/query_panels.py "$PROM" "127.0.0.1:$LPORT" deploy/grafana/dashboards/lookout.json "${flags[@]}" \
-  | tee "$TMP/panels"
-if [ "${PIPESTATUS[0]}" = 0 ]; then
+  >"$TMP/panels" 2>&1
+panels_rc=$?
+cat "$TMP/panels"
+if [ "$panels_rc" = 0 ]; then
   ok "every Grafana panel query returns series through Prometheus ($(tail -n 1 "$TMP/panels"))"
 else
   ko "Grafana panel queries"
