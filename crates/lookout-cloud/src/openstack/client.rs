@@ -561,7 +561,10 @@ mod tests {
             upstream_message(br#"{"itemNotFound": {"message": "gone", "code": 404}}"#),
             "gone"
         );
-        assert_eq!(upstream_message(b"plain"), "plain");
+        // Whatever is not an OpenStack JSON error is never passed on (an internal page).
+        for body in [&b"plain"[..], b"<html>internal secret</html>", b"{\"other\": 1}", b""] {
+            assert_eq!(upstream_message(body), "no JSON error message in the answer");
+        }
         let e = upstream_error(
             "nova",
             409,
