@@ -351,6 +351,13 @@ impl TokenFile {
         }
     }
 
+    /// Removes temporary files a killed writer left beside the file (under the lock, so no
+    /// live writer's file is touched). Writes do this too; a server calls it at start.
+    pub fn remove_stale_temps(&self) -> Result<usize, TokenFileError> {
+        let _lock = ExclusiveLock::acquire(&self.path).map_err(|e| self.io(e))?;
+        crate::fsutil::remove_stale_temps(&self.path).map_err(|e| self.io(e))
+    }
+
     /// Runs a read-modify-write of the file under its exclusive lock, so concurrent
     /// `token create`/`revoke` processes queue instead of losing each other's changes.
     fn update<T>(
@@ -490,7 +497,10 @@ mod tests {
     fn a_killed_writer_leaves_no_temp_file_behind_the_next_write() {
         let dir = tempfile::tempdir().unwrap();
         let file = TokenFile::new(dir.path().join("tokens.json"));
-        std::fs::write(dir.path().join(".tokens.json.tmp-999999"), b"{").unwrap();
+        let stale = dir.path().join(".tokens.json.tmp-999999");
+        std::fs::write(&stale, b"{").unwrap();
+        assert_eq!(file.remove_stale_temps().unwrap(), 1);
+        std::fs::write(&stale, b"{").unwrap();
         file.create("a", Scope::Read).unwrap();
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -191,6 +191,14 @@ fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
 /// prints it once (only its hash is kept). The set follows the file from then on.
 fn load_tokens(cfg: &Config) -> Result<SharedTokens> {
     let file = TokenFile::new(cfg.data_dir.join("tokens.json"));
+    match file.remove_stale_temps() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            files = n,
+            "removed temporary token files left by a killed writer"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not sweep temporary token files"),
+    }
     let set = token_set(cfg, &file)?;
     if set.is_empty() && cfg.auth.enabled {
         let token = file.create("admin", Scope::Admin)?;

@@ -562,8 +562,16 @@ mod tests {
             "gone"
         );
         // Whatever is not an OpenStack JSON error is never passed on (an internal page).
-        for body in [&b"plain"[..], b"<html>internal secret</html>", b"{\"other\": 1}", b""] {
-            assert_eq!(upstream_message(body), "no JSON error message in the answer");
+        for body in [
+            &b"plain"[..],
+            b"<html>internal secret</html>",
+            b"{\"other\": 1}",
+            b"",
+        ] {
+            assert_eq!(
+                upstream_message(body),
+                "no JSON error message in the answer"
+            );
         }
         let e = upstream_error(
             "nova",
