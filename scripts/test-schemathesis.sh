@@ -8,12 +8,12 @@
 # Checks: not_a_server_error (any 5xx fails, except a 504 on the operations that document
 # one: the hedged /api/smart routes) and response_schema_conformance (every answer matches
 # the document). Bounded: MAX_EXAMPLES per operation (default 25) and MAX_TIME seconds per
-# run (default 150), two runs. Prints "N passed, N failed"; exits non-zero on a failure.
+# run (default 90), two runs. Prints "N passed, N failed"; exits non-zero on a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 MAX_EXAMPLES=${MAX_EXAMPLES:-25}
-MAX_TIME=${MAX_TIME:-150}
+MAX_TIME=${MAX_TIME:-90}
 SCHEMATHESIS_VERSION=4.32.5
 t0=$SECONDS
 
