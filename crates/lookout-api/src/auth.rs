@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::fsutil::{ExclusiveLock, FileStamp};
+use crate::fsutil::{DirWatch, ExclusiveLock, FileStamp};
 
 /// What a token may do. Ordered: each scope includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub struct Principal {
 }
 
 /// The tokens a server accepts, with their hashes decoded for fast comparison.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TokenSet {
     entries: Vec<Principal>,
 }
@@ -150,10 +150,12 @@ pub type TokenSetBuilder = dyn Fn() -> Result<TokenSet, TokenFileError> + Send +
 
 /// The token set a running server consults; swapped whole when the token file changes.
 ///
-/// With a file source, every [`SharedTokens::current`] compares the file's [`FileStamp`]
-/// (one `stat`) with the one the set was built from and rebuilds on a change, so a token
-/// works, and a revoked one is refused, from the moment `lookout token create|revoke`
-/// returns. A timer or a file watcher could only promise "soon".
+/// With a file source, every [`SharedTokens::current`] asks an inotify watch of the file's
+/// directory whether anything changed there (one non-blocking `read`, no path lookup) and
+/// rebuilds the set when something did, so a token works, and a revoked one is refused, from
+/// the moment `lookout token create|revoke` returns (the kernel queues the event inside the
+/// command's `rename`). A timer, or a watcher thread that wakes up later, could only promise
+/// "soon". Without inotify, the file's [`FileStamp`] (one `stat`) is compared instead.
 #[derive(Clone, Default)]
 pub struct SharedTokens(Arc<Shared>);
 
@@ -172,6 +174,8 @@ struct Loaded {
 
 struct Source {
     path: PathBuf,
+    /// `None` where inotify is unavailable: the stamp is compared on every check then.
+    watch: Option<DirWatch>,
     build: Box<TokenSetBuilder>,
     /// Held while rebuilding, so a change is read once, not by every request at once.
     rebuilding: Mutex<()>,
@@ -204,6 +208,15 @@ impl SharedTokens {
         build: impl Fn() -> Result<TokenSet, TokenFileError> + Send + Sync + 'static,
     ) -> Result<Self, TokenFileError> {
         let path = path.into();
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        // Watching first: a change between here and the first build is seen on the next check.
+        let watch = match DirWatch::new(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "no inotify watch of the token file's directory; checking its stamp on every request");
+                None
+            }
+        };
         let stamp = FileStamp::of(&path);
         let set = build()?;
         Ok(Self(Arc::new(Shared {
@@ -213,6 +226,7 @@ impl SharedTokens {
             }),
             source: Some(Source {
                 path,
+                watch,
                 build: Box::new(build),
                 rebuilding: Mutex::new(()),
             }),
@@ -235,53 +249,47 @@ impl SharedTokens {
     }
 
     fn refresh(&self, source: &Source) {
-        let now = FileStamp::of(&source.path);
-        if self.read().stamp == now {
-            return;
-        }
+        // Held across the check and the rebuild: a request that finds the events already
+        // drained by another one waits here for the set they lead to, never the old one.
         let _one = source
             .rebuilding
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Stamp first, then read: a change in between is seen again on the next call.
-        let now = FileStamp::of(&source.path);
-        if self.read().stamp == now {
-            return;
+        let now = FileStamp::of_if(source.watch.is_none(), &source.path);
+        match &source.watch {
+            Some(watch) if !watch.changed() => return,
+            None if self.read().stamp == now => return,
+            _ => {}
         }
-        let mut loaded = match (source.build)() {
-            Ok(set) => {
-                tracing::info!(tokens = set.len(), "token file changed, reloaded");
-                Loaded {
-                    set: Arc::new(set),
-                    stamp: now,
-                }
-            }
+        let set = match (source.build)() {
+            Ok(set) => set,
             // Keep serving with the previous set rather than locking everyone out.
             Err(e) => {
                 tracing::error!(error = %e, "token file unreadable, keeping the previous tokens");
-                Loaded {
-                    set: self.read().set.clone(),
-                    stamp: now,
-                }
+                self.write().stamp = now;
+                return;
             }
         };
-        std::mem::swap(
-            &mut *self
-                .0
-                .current
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            &mut loaded,
-        );
+        let mut current = self.write();
+        current.stamp = now;
+        // Other files of the directory change too (stores, temporary files): only a
+        // different set is swapped in (and logged).
+        if *current.set != set {
+            tracing::info!(tokens = set.len(), "token file changed, reloaded");
+            current.set = Arc::new(set);
+        }
     }
 
-    /// Swaps in a set (keeping the file version it stands for).
-    pub fn replace(&self, set: TokenSet) {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Loaded> {
         self.0
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .set = Arc::new(set);
+    }
+
+    /// Swaps in a set (keeping the file version it stands for).
+    pub fn replace(&self, set: TokenSet) {
+        self.write().set = Arc::new(set);
     }
 }
 

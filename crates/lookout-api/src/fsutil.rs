@@ -108,6 +108,49 @@ impl ExclusiveLock {
     }
 }
 
+/// Says, with one non-blocking `read`, whether anything was created, renamed, deleted or
+/// closed after writing in a directory since the last call (inotify). The kernel queues the
+/// event inside the writer's `rename`/`close`, so a change made by a command that has
+/// returned is always seen: no timer, no window.
+#[derive(Debug)]
+pub struct DirWatch {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl DirWatch {
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
+        use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            WatchFlags::CREATE
+                | WatchFlags::DELETE
+                | WatchFlags::MOVED_FROM
+                | WatchFlags::MOVED_TO
+                | WatchFlags::CLOSE_WRITE
+                | WatchFlags::DELETE_SELF
+                | WatchFlags::MOVE_SELF,
+        )?;
+        Ok(Self { fd })
+    }
+
+    /// Drains the pending events: true when there was any (or reading failed, to be safe).
+    pub fn changed(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        let mut any = false;
+        loop {
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(0) => return any,
+                Ok(_) => any = true,
+                Err(rustix::io::Errno::AGAIN) => return any,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
 /// What identifies one version of a file without reading it: device, inode, size and
 /// change times. A writer that renames a new file into place changes the inode, so two
 /// versions written within one timestamp tick still differ.
@@ -121,6 +164,11 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// The stamp of `path` when `wanted`, else `None` without a system call.
+    pub fn of_if(wanted: bool, path: &Path) -> Option<Self> {
+        wanted.then(|| Self::of(path)).flatten()
+    }
+
     /// The stamp of `path` now; `None` when it does not exist (or cannot be stat'ed).
     pub fn of(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt;
@@ -153,6 +201,19 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["other.tmp-1", "tokens.json"]);
+    }
+
+    #[test]
+    fn a_watch_sees_each_rewrite_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let watch = DirWatch::new(dir.path()).unwrap();
+        assert!(!watch.changed());
+        write_private_atomic(&path, b"a").unwrap();
+        assert!(watch.changed());
+        assert!(!watch.changed());
+        std::fs::remove_file(&path).unwrap();
+        assert!(watch.changed());
     }
 
     #[test]
