@@ -6,12 +6,14 @@
 //! the answer nor its timing says how close a guess was or which record matched.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::fsutil::{DirWatch, ExclusiveLock, FileStamp};
 
 /// What a token may do. Ordered: each scope includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,7 +87,7 @@ pub struct Principal {
 }
 
 /// The tokens a server accepts, with their hashes decoded for fast comparison.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TokenSet {
     entries: Vec<Principal>,
 }
@@ -143,25 +145,151 @@ impl TokenSet {
     }
 }
 
+/// Builds the token set from its sources (the token file, plus any static token).
+pub type TokenSetBuilder = dyn Fn() -> Result<TokenSet, TokenFileError> + Send + Sync;
+
 /// The token set a running server consults; swapped whole when the token file changes.
-#[derive(Debug, Default, Clone)]
-pub struct SharedTokens(Arc<RwLock<Arc<TokenSet>>>);
+///
+/// With a file source, every [`SharedTokens::current`] asks an inotify watch of the file's
+/// directory whether anything changed there (one non-blocking `read`, no path lookup) and
+/// rebuilds the set when something did, so a token works, and a revoked one is refused, from
+/// the moment `lookout token create|revoke` returns (the kernel queues the event inside the
+/// command's `rename`). A timer, or a watcher thread that wakes up later, could only promise
+/// "soon". Without inotify, the file's [`FileStamp`] (one `stat`) is compared instead.
+#[derive(Clone, Default)]
+pub struct SharedTokens(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    current: RwLock<Loaded>,
+    source: Option<Source>,
+}
+
+#[derive(Default)]
+struct Loaded {
+    set: Arc<TokenSet>,
+    /// The file version `set` was built from (`None`: no file, or no source).
+    stamp: Option<FileStamp>,
+}
+
+struct Source {
+    path: PathBuf,
+    /// `None` where inotify is unavailable: the stamp is compared on every check then.
+    watch: Option<DirWatch>,
+    build: Box<TokenSetBuilder>,
+    /// Held while rebuilding, so a change is read once, not by every request at once.
+    rebuilding: Mutex<()>,
+}
+
+impl std::fmt::Debug for SharedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTokens")
+            .field("tokens", &self.read().set.len())
+            .field("source", &self.0.source.as_ref().map(|s| &s.path))
+            .finish()
+    }
+}
 
 impl SharedTokens {
+    /// A fixed set (tests, or a server without a token file).
     pub fn new(set: TokenSet) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(set))))
+        Self(Arc::new(Shared {
+            current: RwLock::new(Loaded {
+                set: Arc::new(set),
+                stamp: None,
+            }),
+            source: None,
+        }))
     }
-    pub fn current(&self) -> Arc<TokenSet> {
+
+    /// A set built by `build` from the file at `path`, rebuilt whenever that file changes.
+    pub fn from_file(
+        path: impl Into<PathBuf>,
+        build: impl Fn() -> Result<TokenSet, TokenFileError> + Send + Sync + 'static,
+    ) -> Result<Self, TokenFileError> {
+        let path = path.into();
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        // Watching first: a change between here and the first build is seen on the next check.
+        let watch = match DirWatch::new(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "no inotify watch of the token file's directory; checking its stamp on every request");
+                None
+            }
+        };
+        let stamp = FileStamp::of(&path);
+        let set = build()?;
+        Ok(Self(Arc::new(Shared {
+            current: RwLock::new(Loaded {
+                set: Arc::new(set),
+                stamp,
+            }),
+            source: Some(Source {
+                path,
+                watch,
+                build: Box::new(build),
+                rebuilding: Mutex::new(()),
+            }),
+        })))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
         self.0
+            .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
-    pub fn replace(&self, set: TokenSet) {
-        *self
-            .0
+
+    /// The set to verify against now (rebuilt first if the token file changed).
+    pub fn current(&self) -> Arc<TokenSet> {
+        if let Some(source) = &self.0.source {
+            self.refresh(source);
+        }
+        self.read().set.clone()
+    }
+
+    fn refresh(&self, source: &Source) {
+        // Held across the check and the rebuild: a request that finds the events already
+        // drained by another one waits here for the set they lead to, never the old one.
+        let _one = source
+            .rebuilding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = FileStamp::of_if(source.watch.is_none(), &source.path);
+        match &source.watch {
+            Some(watch) if !watch.changed() => return,
+            None if self.read().stamp == now => return,
+            _ => {}
+        }
+        let set = match (source.build)() {
+            Ok(set) => set,
+            // Keep serving with the previous set rather than locking everyone out.
+            Err(e) => {
+                tracing::error!(error = %e, "token file unreadable, keeping the previous tokens");
+                self.write().stamp = now;
+                return;
+            }
+        };
+        let mut current = self.write();
+        current.stamp = now;
+        // Other files of the directory change too (stores, temporary files): only a
+        // different set is swapped in (and logged).
+        if *current.set != set {
+            tracing::info!(tokens = set.len(), "token file changed, reloaded");
+            current.set = Arc::new(set);
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Loaded> {
+        self.0
+            .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Swaps in a set (keeping the file version it stands for).
+    pub fn replace(&self, set: TokenSet) {
+        self.write().set = Arc::new(set);
     }
 }
 
@@ -224,18 +352,39 @@ impl TokenFile {
         }
     }
 
-    fn save(&self, tokens: Vec<TokenRecord>) -> Result<(), TokenFileError> {
-        let io = |source| TokenFileError::Io {
+    fn io(&self, source: std::io::Error) -> TokenFileError {
+        TokenFileError::Io {
             path: self.path.clone(),
             source,
-        };
+        }
+    }
+
+    /// Removes temporary files a killed writer left beside the file (under the lock, so no
+    /// live writer's file is touched). Writes do this too; a server calls it at start.
+    pub fn remove_stale_temps(&self) -> Result<usize, TokenFileError> {
+        let _lock = ExclusiveLock::acquire(&self.path).map_err(|e| self.io(e))?;
+        crate::fsutil::remove_stale_temps(&self.path).map_err(|e| self.io(e))
+    }
+
+    /// Runs a read-modify-write of the file under its exclusive lock, so concurrent
+    /// `token create`/`revoke` processes queue instead of losing each other's changes.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<TokenRecord>) -> Result<T, TokenFileError>,
+    ) -> Result<T, TokenFileError> {
+        let _lock = ExclusiveLock::acquire(&self.path).map_err(|e| self.io(e))?;
+        // Under the lock no writer is live: any temporary file left is from a killed one.
+        let _ = crate::fsutil::remove_stale_temps(&self.path);
+        let mut tokens = self.load()?;
+        let out = change(&mut tokens)?;
         let body = serde_json::to_vec_pretty(&TokenFileBody { tokens }).map_err(|source| {
             TokenFileError::Format {
                 path: self.path.clone(),
                 source,
             }
         })?;
-        crate::fsutil::write_private_atomic(&self.path, &body).map_err(io)
+        crate::fsutil::write_private_atomic(&self.path, &body).map_err(|e| self.io(e))?;
+        Ok(out)
     }
 
     /// Creates a token, stores its hash and returns the token (the only time it is seen).
@@ -248,29 +397,30 @@ impl TokenFile {
         if !valid {
             return Err(TokenFileError::BadName);
         }
-        let mut tokens = self.load()?;
-        if tokens.iter().any(|t| t.name == name) {
-            return Err(TokenFileError::Duplicate(name.to_string()));
-        }
-        let token = generate_token();
-        tokens.push(TokenRecord {
-            name: name.to_string(),
-            scope,
-            sha256: hex::encode(hash_token(&token)),
-            created_at: crate::time::now_unix_secs(),
-        });
-        self.save(tokens)?;
-        Ok(token)
+        self.update(|tokens| {
+            if tokens.iter().any(|t| t.name == name) {
+                return Err(TokenFileError::Duplicate(name.to_string()));
+            }
+            let token = generate_token();
+            tokens.push(TokenRecord {
+                name: name.to_string(),
+                scope,
+                sha256: hex::encode(hash_token(&token)),
+                created_at: crate::time::now_unix_secs(),
+            });
+            Ok(token)
+        })
     }
 
     pub fn revoke(&self, name: &str) -> Result<(), TokenFileError> {
-        let mut tokens = self.load()?;
-        let before = tokens.len();
-        tokens.retain(|t| t.name != name);
-        if tokens.len() == before {
-            return Err(TokenFileError::NotFound(name.to_string()));
-        }
-        self.save(tokens)
+        self.update(|tokens| {
+            let before = tokens.len();
+            tokens.retain(|t| t.name != name);
+            if tokens.len() == before {
+                return Err(TokenFileError::NotFound(name.to_string()));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -324,6 +474,48 @@ mod tests {
         file.create("a", Scope::Read).unwrap();
         let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn shared_tokens_follow_the_file_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::new(dir.path().join("tokens.json"));
+        let source = file.clone();
+        let shared = SharedTokens::from_file(file.path(), move || {
+            Ok(TokenSet::from_records(&source.load()?))
+        })
+        .unwrap();
+        assert!(shared.current().is_empty());
+        for round in 0..20 {
+            let t = file.create(&format!("t{round}"), Scope::Read).unwrap();
+            assert!(shared.current().verify(&t).is_some(), "round {round}");
+            file.revoke(&format!("t{round}")).unwrap();
+            assert!(shared.current().verify(&t).is_none(), "round {round}");
+        }
+        // An unchanged file is not read again: the same set comes back.
+        assert!(Arc::ptr_eq(&shared.current(), &shared.current()));
+        // A broken file keeps the previous set.
+        let kept = file.create("kept", Scope::Admin).unwrap();
+        assert!(shared.current().verify(&kept).is_some());
+        crate::fsutil::write_private_atomic(file.path(), b"{not json").unwrap();
+        assert!(shared.current().verify(&kept).is_some());
+    }
+
+    #[test]
+    fn a_killed_writer_leaves_no_temp_file_behind_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::new(dir.path().join("tokens.json"));
+        let stale = dir.path().join(".tokens.json.tmp-999999");
+        std::fs::write(&stale, b"{").unwrap();
+        assert_eq!(file.remove_stale_temps().unwrap(), 1);
+        std::fs::write(&stale, b"{").unwrap();
+        file.create("a", Scope::Read).unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
     }
 
     #[test]

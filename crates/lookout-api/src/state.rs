@@ -126,6 +126,22 @@ impl AppState {
         self.tokens.replace(set);
     }
 
+    /// Ends the dashboard sessions of tokens no longer in the current set (frees memory:
+    /// each use of a session already checks its token against the current set).
+    pub fn sweep_revoked_sessions(&self) -> usize {
+        let ended = self
+            .dashboard
+            .sessions
+            .retain_tokens(&self.tokens.current());
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "ended dashboard sessions of revoked tokens"
+            );
+        }
+        ended
+    }
+
     /// The latest snapshot, or 503 before the first tick.
     pub fn latest(&self) -> Result<Arc<Snapshot>, ApiError> {
         self.snapshot.borrow().clone().ok_or(ApiError::WarmingUp)

@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod ids;
 pub mod jwt;
 pub mod keys;
 pub mod ledger;

@@ -177,6 +177,7 @@ fn openstack_config(c: &ConcertimConfig, store_url: String, prices: PriceList) -
         admin_user: o.admin_user.clone(),
         concertim_user: o.concertim_user.clone(),
         service,
+        allowed_auth_urls: o.allowed_auth_urls.clone(),
         connect_timeout: Duration::from_millis(o.connect_timeout_ms.max(100)),
         timeout: Duration::from_millis(o.timeout_ms.max(100)),
         store_url,

@@ -142,6 +142,8 @@ pub struct ConcertimOpenStack {
     pub project_name: Option<String>,
     pub user_domain_name: Option<String>,
     pub project_domain_name: Option<String>,
+    /// Keystone URLs a request's `cloud_env.auth_url` may name (empty: `auth_url` only).
+    pub allowed_auth_urls: Vec<String>,
     /// Bounds of every call to the cloud.
     pub connect_timeout_ms: u64,
     pub timeout_ms: u64,
@@ -158,6 +160,7 @@ impl Default for ConcertimOpenStack {
             project_name: None,
             user_domain_name: None,
             project_domain_name: None,
+            allowed_auth_urls: Vec::new(),
             connect_timeout_ms: 5_000,
             timeout_ms: 30_000,
         }
@@ -173,6 +176,7 @@ impl std::fmt::Debug for ConcertimOpenStack {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("project_name", &self.project_name)
+            .field("allowed_auth_urls", &self.allowed_auth_urls)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("timeout_ms", &self.timeout_ms)
             .finish_non_exhaustive()

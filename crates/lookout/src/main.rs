@@ -218,7 +218,7 @@ fn token_command(
         }
         TokenAction::Revoke { name } => {
             file.revoke(&name)?;
-            eprintln!("revoked {name:?}; a running lookout stops accepting it within seconds");
+            eprintln!("revoked {name:?}; a running lookout refuses it from now on");
         }
     }
     Ok(())

@@ -1,12 +1,12 @@
 //! `lookout serve`: the sampler loop, the listeners and graceful shutdown.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::sync::{watch, Notify};
 
-use lookout_api::auth::{Scope, SharedTokens, TokenFile, TokenSet};
+use lookout_api::auth::{Scope, SharedTokens, TokenFile, TokenFileError, TokenSet};
 use lookout_api::{ApiConfig, AppState};
 use lookout_probe::docker::DockerControl;
 use lookout_probe::host::HostPaths;
@@ -14,8 +14,9 @@ use lookout_probe::{Sampler, Snapshot};
 
 use crate::config::Config;
 
-/// How often the token file is checked for changes (create/revoke take effect this fast).
-const TOKEN_RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How often dashboard sessions of revoked tokens are swept (requests see a revocation at
+/// once: every token check compares the token file's stamp; this only frees memory).
+const TOKEN_SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// Longest a client may take to send its request line and headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -73,8 +74,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     if !cfg.auth.enabled {
         tracing::warn!("authentication is turned OFF by configuration: every route answers anyone");
     }
-    tokio::spawn(reload_tokens_forever(
-        cfg.clone(),
+    tokio::spawn(sweep_revoked_sessions_forever(
         state.clone(),
         stop_rx.clone(),
     ));
@@ -188,47 +188,52 @@ fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
 }
 
 /// Loads the token hashes; on a first start with no token at all, creates an admin token and
-/// prints it once (only its hash is kept).
+/// prints it once (only its hash is kept). The set follows the file from then on.
 fn load_tokens(cfg: &Config) -> Result<SharedTokens> {
     let file = TokenFile::new(cfg.data_dir.join("tokens.json"));
-    let mut set = token_set(cfg, &file)?;
+    match file.remove_stale_temps() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            files = n,
+            "removed temporary token files left by a killed writer"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not sweep temporary token files"),
+    }
+    let set = token_set(cfg, &file)?;
     if set.is_empty() && cfg.auth.enabled {
         let token = file.create("admin", Scope::Admin)?;
         println!(
             "\nlookout: first start, created an admin token. It is shown only this once:\n\n    {token}\n\n\
              Use it as `Authorization: Bearer <token>`. More: `lookout token create --name NAME --scope read|control|admin`.\n"
         );
-        set = token_set(cfg, &file)?;
     }
-    tracing::info!(tokens = set.len(), file = %file.path().display(), "tokens loaded");
-    Ok(SharedTokens::new(set))
+    let (build_cfg, build_file) = (cfg.clone(), file.clone());
+    let shared = SharedTokens::from_file(file.path(), move || {
+        token_set(&build_cfg, &build_file).map_err(|e| match e.downcast::<TokenFileError>() {
+            Ok(e) => e,
+            Err(other) => TokenFileError::Io {
+                path: build_file.path().to_path_buf(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })
+    })?;
+    tracing::info!(tokens = shared.current().len(), file = %file.path().display(), "tokens loaded");
+    Ok(shared)
 }
 
-async fn reload_tokens_forever(cfg: Config, state: AppState, mut stop: watch::Receiver<bool>) {
-    let file = TokenFile::new(cfg.data_dir.join("tokens.json"));
-    let modified = |f: &TokenFile| -> Option<SystemTime> {
-        std::fs::metadata(f.path()).and_then(|m| m.modified()).ok()
-    };
-    let mut seen = modified(&file);
+/// Ends the dashboard sessions of tokens that are gone. Requests never depend on this
+/// sweep: a session is checked against the current token set on each use.
+async fn sweep_revoked_sessions_forever(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut seen = state.tokens.current();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(TOKEN_RELOAD_EVERY) => {}
+            _ = tokio::time::sleep(TOKEN_SWEEP_EVERY) => {}
             _ = stop.changed() => return,
         }
-        let now = modified(&file);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match token_set(&cfg, &file) {
-            Ok(set) => {
-                tracing::info!(tokens = set.len(), "token file changed, reloaded");
-                state.replace_tokens(set);
-            }
-            // Keep serving with the previous set rather than locking everyone out.
-            Err(e) => {
-                tracing::error!(error = %e, "token file unreadable, keeping the previous tokens")
-            }
+        let now = state.tokens.current();
+        if !Arc::ptr_eq(&now, &seen) {
+            state.sweep_revoked_sessions();
+            seen = now;
         }
     }
 }

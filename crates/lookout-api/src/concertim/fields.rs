@@ -102,6 +102,20 @@ pub fn req_str(root: &Value, path: &str) -> CloudResult<String> {
     }
 }
 
+/// A required id or name that may end up in a URL path or a store key: also refused when
+/// it is `.`, `..`, over-long or holds control characters (see [`lookout_cloud::ids`]).
+pub fn req_id(root: &Value, path: &str) -> CloudResult<String> {
+    let s = req_str(root, path)?;
+    lookout_cloud::ids::check(path, &s)?;
+    Ok(s)
+}
+
+/// An id taken from the request path (`/update_status/{kind}/{id}`), checked as [`req_id`].
+pub fn path_id(field: &str, value: String) -> CloudResult<String> {
+    lookout_cloud::ids::check(field, &value)?;
+    Ok(value)
+}
+
 /// An optional non-negative integer (a number, or a string of digits as the original accepted).
 pub fn opt_int(root: &Value, path: &str) -> CloudResult<Option<i64>> {
     match get(root, path) {

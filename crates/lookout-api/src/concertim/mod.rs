@@ -26,7 +26,7 @@ use lookout_cloud::{
     TeamRole, UserChanges,
 };
 
-use fields::{cloud_env, opt_int, opt_str, req_money, req_obj, req_str};
+use fields::{cloud_env, opt_int, opt_str, path_id, req_id, req_money, req_obj, req_str};
 
 /// What the Concertim routes need.
 #[derive(Clone)]
@@ -254,7 +254,7 @@ async fn create_user(State(st): State<ConcertimState>, body: Body) -> Reply {
 async fn update_user(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
-    let id = req_str(&v, "user_info.cloud_user_id")?;
+    let id = req_id(&v, "user_info.cloud_user_id")?;
     req_obj(&v, "user_info.new_data")?;
     let changes = UserChanges {
         email: opt_str(&v, "user_info.new_data.email")?,
@@ -272,7 +272,7 @@ async fn update_user(State(st): State<ConcertimState>, body: Body) -> Reply {
 async fn delete_user(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
-    let id = req_str(&v, "user_info.cloud_user_id")?;
+    let id = req_id(&v, "user_info.cloud_user_id")?;
     st.backend.delete_user(&env, &id).await?;
     ok(StatusCode::OK, json!({"success": true}))
 }
@@ -291,16 +291,16 @@ async fn create_team(State(st): State<ConcertimState>, body: Body) -> Reply {
 async fn delete_team(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
-    let project = req_str(&v, "team_info.project_id")?;
-    let billing = req_str(&v, "team_info.billing_acct_id")?;
+    let project = req_id(&v, "team_info.project_id")?;
+    let billing = req_id(&v, "team_info.billing_acct_id")?;
     st.backend.delete_team(&env, &project, &billing).await?;
     ok(StatusCode::OK, json!({"success": true}))
 }
 
 fn team_role(v: &Value, role_field: &str) -> Result<TeamRole, ConcertimError> {
     Ok(TeamRole {
-        project_id: req_str(v, "team_role.project_id")?,
-        user_id: req_str(v, "team_role.user_id")?,
+        project_id: req_id(v, "team_role.project_id")?,
+        user_id: req_id(v, "team_role.user_id")?,
         role: Role::parse(role_field, &req_str(v, role_field)?)?,
     })
 }
@@ -329,8 +329,8 @@ async fn update_team_role(State(st): State<ConcertimState>, body: Body) -> Reply
     } else {
         None
     };
-    let project = req_str(&v, "team_role.project_id")?;
-    let user = req_str(&v, "team_role.user_id")?;
+    let project = req_id(&v, "team_role.project_id")?;
+    let user = req_id(&v, "team_role.user_id")?;
     let current = Role::parse(
         "team_role.current_role",
         &req_str(&v, "team_role.current_role")?,
@@ -348,6 +348,7 @@ async fn update_status(
     body: Body,
 ) -> Reply {
     let kind = TargetKind::parse(&kind)?;
+    let id = path_id("id", id)?;
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
     let action = PowerAction::parse(kind, &req_str(&v, "action")?)?;
@@ -363,7 +364,7 @@ async fn create_key_pair(State(st): State<ConcertimState>, body: Body) -> Reply 
     let env = cloud_env(&v)?;
     req_obj(&v, "key_pair")?;
     let key = NewKeyPair {
-        name: req_str(&v, "key_pair.name")?,
+        name: req_id(&v, "key_pair.name")?,
         key_type: opt_str(&v, "key_pair.key_type")?,
         public_key: opt_str(&v, "key_pair.public_key")?,
     };
@@ -399,6 +400,7 @@ async fn team_quotas(
     Path(project_id): Path<String>,
     body: Body,
 ) -> Reply {
+    let project_id = path_id("project_id", project_id)?;
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
     let quotas = st.backend.team_quotas(&env, &project_id).await?;
@@ -415,7 +417,7 @@ async fn team_limits(State(st): State<ConcertimState>, body: Body) -> Reply {
 async fn delete_key_pair(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     let env = cloud_env(&v)?;
-    let name = req_str(&v, "keypair_name")?;
+    let name = req_id(&v, "keypair_name")?;
     st.backend.delete_key_pair(&env, &name).await?;
     ok(
         StatusCode::OK,
@@ -425,7 +427,7 @@ async fn delete_key_pair(State(st): State<ConcertimState>, body: Body) -> Reply 
 
 async fn draft_invoice(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
-    let acct = req_str(&v, "invoice.billing_acct_id")?;
+    let acct = req_id(&v, "invoice.billing_acct_id")?;
     let inv = st.backend.draft_invoice(&acct).await?;
     ok(
         StatusCode::OK,
@@ -436,7 +438,7 @@ async fn draft_invoice(State(st): State<ConcertimState>, body: Body) -> Reply {
 async fn list_invoices(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     req_obj(&v, "invoices")?;
-    let acct = req_str(&v, "invoices.billing_acct_id")?;
+    let acct = req_id(&v, "invoices.billing_acct_id")?;
     let offset = opt_int(&v, "invoices.offset")?.unwrap_or(0);
     let limit = opt_int(&v, "invoices.limit")?.unwrap_or(100);
     let page = st.backend.list_invoices(&acct, offset, limit).await?;
@@ -448,15 +450,15 @@ async fn list_invoices(State(st): State<ConcertimState>, body: Body) -> Reply {
 
 async fn get_invoice(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
-    let acct = req_str(&v, "invoice.billing_acct_id")?;
-    let id = req_str(&v, "invoice.invoice_id")?;
+    let acct = req_id(&v, "invoice.billing_acct_id")?;
+    let id = req_id(&v, "invoice.invoice_id")?;
     let inv = st.backend.get_invoice(&acct, &id).await?;
     ok(StatusCode::OK, json!({"success": true, "invoice": inv}))
 }
 
 async fn add_credits(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
-    let acct = req_str(&v, "credits.billing_acct_id")?;
+    let acct = req_id(&v, "credits.billing_acct_id")?;
     let amount = req_money(&v, "credits.amount")?;
     let added = st.backend.add_credits(&acct, amount).await?;
     ok(
@@ -469,8 +471,8 @@ async fn get_credits(State(st): State<ConcertimState>, body: Body) -> Reply {
     let v = json_body(&st, body)?;
     // The UI sends `billing_account_id` here (and `billing_acct_id` elsewhere); take either.
     let acct = match fields::get(&v, "credits.billing_acct_id") {
-        Some(_) => req_str(&v, "credits.billing_acct_id")?,
-        None => req_str(&v, "credits.billing_account_id")?,
+        Some(_) => req_id(&v, "credits.billing_acct_id")?,
+        None => req_id(&v, "credits.billing_account_id")?,
     };
     let credits = st.backend.get_credits(&acct).await?;
     ok(StatusCode::OK, json!({"success": true, "credits": credits}))

@@ -64,6 +64,22 @@ pub struct OsClient {
     http: reqwest::Client,
     region: Option<String>,
     cache: Mutex<HashMap<[u8; 32], Arc<Session>>>,
+    /// The Keystone URLs a `cloud_env` may name (normalised by [`normalise_auth_url`]);
+    /// `None` allows any.
+    allowed_auth_urls: Option<Vec<String>>,
+}
+
+/// The config key that lists the Keystone URLs `cloud_env.auth_url` may name.
+pub const ALLOWED_AUTH_URLS_KEY: &str = "concertim.openstack.allowed_auth_urls";
+
+/// `auth_url` as compared with the allow-list: `…/v3`, scheme and host lower-case, default
+/// port dropped. `None` when it is not an http(s) URL.
+pub fn normalise_auth_url(auth_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(&identity_base(auth_url)).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    Some(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// `auth_url` as given (with or without `/v3`, trailing slash or not) → `…/v3`.
@@ -76,17 +92,15 @@ pub fn identity_base(auth_url: &str) -> String {
     }
 }
 
-/// Percent-encodes one path segment (key pair names may hold spaces and `@`).
+/// Percent-encodes a query value (key pair names may hold spaces and `@`).
 pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::ids::percent_encode(s)
+}
+
+/// One path segment of an upstream URL: `.`, `..`, empty and over-long are refused, the
+/// rest percent-encoded (see [`crate::ids`]). Every id in a path goes through here.
+pub fn seg(s: &str) -> CloudResult<String> {
+    crate::ids::segment(s)
 }
 
 fn cache_key(env: &CloudEnv) -> [u8; 32] {
@@ -139,32 +153,27 @@ pub fn auth_body(env: &CloudEnv) -> Value {
 }
 
 /// The message of an OpenStack error body: Keystone's `{"error": {"message"}}`, Nova's
-/// `{"<kind>": {"message"}}`, Heat's `{"error": {"message"}, "explanation"}`, else the text.
+/// `{"<kind>": {"message"}}`, Heat's `{"error": {"message"}, "explanation"}`. A body that is
+/// not such JSON is never passed on (it could be any page the URL led to): only its absence
+/// is said.
 pub fn upstream_message(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
-            return m.to_string();
-        }
-        if let Some(m) = v.get("message").and_then(Value::as_str) {
-            return m.to_string();
-        }
-        if let Some(obj) = v.as_object() {
-            for x in obj.values() {
-                if let Some(m) = x.get("message").and_then(Value::as_str) {
-                    return m.to_string();
-                }
-            }
-        }
-        if let Some(m) = v.get("explanation").and_then(Value::as_str) {
-            return m.to_string();
-        }
-    }
-    let t = text.trim();
-    if t.is_empty() {
-        "no message".into()
-    } else {
-        t.chars().take(300).collect()
+    const NONE: &str = "no JSON error message in the answer";
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return NONE.into();
+    };
+    let found = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .or_else(|| v.get("message").and_then(Value::as_str))
+        .or_else(|| {
+            v.as_object()?
+                .values()
+                .find_map(|x| x.get("message").and_then(Value::as_str))
+        })
+        .or_else(|| v.get("explanation").and_then(Value::as_str));
+    match found {
+        Some(m) => m.chars().take(300).collect(),
+        None => NONE.into(),
     }
 }
 
@@ -253,7 +262,40 @@ impl OsClient {
             http,
             region: region.filter(|r| !r.is_empty()),
             cache: Mutex::new(HashMap::new()),
+            allowed_auth_urls: None,
         })
+    }
+
+    /// Only these Keystone URLs may be named by a `cloud_env` (any other is refused with
+    /// 403 before any request leaves): a JWT holder cannot make lookout call other hosts.
+    pub fn with_allowed_auth_urls(mut self, urls: &[String]) -> CloudResult<Self> {
+        let mut allowed = Vec::new();
+        for u in urls {
+            allowed.push(normalise_auth_url(u).ok_or_else(|| {
+                CloudError::Internal(format!(
+                    "{ALLOWED_AUTH_URLS_KEY}: {u:?} is not an http:// or https:// URL"
+                ))
+            })?);
+        }
+        self.allowed_auth_urls = Some(allowed);
+        Ok(self)
+    }
+
+    /// Refuses an `auth_url` outside the allow-list (403, naming the key to set).
+    fn check_auth_url(&self, auth_url: &str) -> CloudResult<()> {
+        let Some(normal) = normalise_auth_url(auth_url) else {
+            return Err(CloudError::invalid(
+                "cloud_env.auth_url",
+                "must be an http:// or https:// URL",
+            ));
+        };
+        match &self.allowed_auth_urls {
+            Some(allowed) if !allowed.contains(&normal) => Err(CloudError::Forbidden(format!(
+                "cloud_env.auth_url {normal} is not an allowed Keystone URL; \
+                 the operator can add it to {ALLOWED_AUTH_URLS_KEY}"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Arc<Session>> {
@@ -284,17 +326,12 @@ impl OsClient {
 
     /// A token for `env`, from the cache while it is valid, else from Keystone.
     pub async fn session(&self, env: &CloudEnv) -> CloudResult<Arc<Session>> {
+        self.check_auth_url(&env.auth_url)?;
         let key = cache_key(env);
         if let Some(s) = self.cached(&key) {
             return Ok(s);
         }
         let base = identity_base(&env.auth_url);
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CloudError::invalid(
-                "cloud_env.auth_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
         let resp = self
             .http
             .post(format!("{base}/auth/tokens"))
@@ -524,7 +561,18 @@ mod tests {
             upstream_message(br#"{"itemNotFound": {"message": "gone", "code": 404}}"#),
             "gone"
         );
-        assert_eq!(upstream_message(b"plain"), "plain");
+        // Whatever is not an OpenStack JSON error is never passed on (an internal page).
+        for body in [
+            &b"plain"[..],
+            b"<html>internal secret</html>",
+            b"{\"other\": 1}",
+            b"",
+        ] {
+            assert_eq!(
+                upstream_message(body),
+                "no JSON error message in the answer"
+            );
+        }
         let e = upstream_error(
             "nova",
             409,

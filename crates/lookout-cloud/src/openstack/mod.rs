@@ -46,11 +46,25 @@ pub struct OpenStackConfig {
     /// Credentials lookout uses where a route carries no `cloud_env` (metering for
     /// invoices, `PATCH /team_role` without one). Admin on the cloud.
     pub service: Option<CloudEnv>,
+    /// The Keystone URLs a request's `cloud_env.auth_url` may name; empty: only the
+    /// service credentials' `auth_url` (none at all when there are none).
+    pub allowed_auth_urls: Vec<String>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     /// The ledger's store (as the local backend's).
     pub store_url: String,
     pub prices: PriceList,
+}
+
+impl OpenStackConfig {
+    /// The allow-list in force: the configured one, else the service credentials' URL.
+    pub fn effective_allowed_auth_urls(&self) -> Vec<String> {
+        if self.allowed_auth_urls.is_empty() {
+            self.service.iter().map(|s| s.auth_url.clone()).collect()
+        } else {
+            self.allowed_auth_urls.clone()
+        }
+    }
 }
 
 impl std::fmt::Debug for OpenStackConfig {
@@ -60,6 +74,7 @@ impl std::fmt::Debug for OpenStackConfig {
             .field("admin_user", &self.admin_user)
             .field("concertim_user", &self.concertim_user)
             .field("service", &self.service)
+            .field("allowed_auth_urls", &self.allowed_auth_urls)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -98,6 +113,7 @@ fn check_text(field: &str, v: &str) -> CloudResult<()> {
 
 fn check_id(field: &str, v: &str) -> CloudResult<()> {
     check_text(field, v)?;
+    crate::ids::check(field, v)?;
     if v.chars().any(|c| c == '/' || c.is_control()) {
         return Err(CloudError::invalid(field, "is not an id"));
     }
@@ -211,7 +227,8 @@ impl OpenStackBackend {
         .await?;
         // The same pool as the ledger: one SQLite file must have one writer.
         let db = ledger.db().clone();
-        let os = OsClient::new(cfg.region.clone(), cfg.connect_timeout, cfg.timeout)?;
+        let os = OsClient::new(cfg.region.clone(), cfg.connect_timeout, cfg.timeout)?
+            .with_allowed_auth_urls(&cfg.effective_allowed_auth_urls())?;
         Ok(Self {
             os,
             cfg,
@@ -314,9 +331,9 @@ impl OpenStackBackend {
             Method::PUT,
             &format!(
                 "/projects/{}/users/{}/roles/{}",
-                client::enc(project),
-                client::enc(user),
-                client::enc(role)
+                client::seg(project)?,
+                client::seg(user)?,
+                client::seg(role)?
             ),
             None,
         )
@@ -330,9 +347,9 @@ impl OpenStackBackend {
             Method::DELETE,
             &format!(
                 "/projects/{}/users/{}/roles/{}",
-                client::enc(project),
-                client::enc(user),
-                client::enc(role)
+                client::seg(project)?,
+                client::seg(user)?,
+                client::seg(role)?
             ),
             None,
         )
@@ -353,9 +370,9 @@ impl OpenStackBackend {
                 Method::HEAD,
                 &format!(
                     "/projects/{}/users/{}/roles/{}",
-                    client::enc(project),
-                    client::enc(user),
-                    client::enc(role)
+                    client::seg(project)?,
+                    client::seg(user)?,
+                    client::seg(role)?
                 ),
                 None,
             )
@@ -422,7 +439,7 @@ impl OpenStackBackend {
         self.ks(
             &s,
             Method::PATCH,
-            &format!("/users/{}", client::enc(id)),
+            &format!("/users/{}", client::seg(id)?),
             Some(&json!({ "user": user })),
         )
         .await?;
@@ -435,7 +452,7 @@ impl OpenStackBackend {
         self.ks(
             &s,
             Method::DELETE,
-            &format!("/users/{}", client::enc(id)),
+            &format!("/users/{}", client::seg(id)?),
             None,
         )
         .await
@@ -493,7 +510,7 @@ impl OpenStackBackend {
                 .ks(
                     &s,
                     Method::DELETE,
-                    &format!("/projects/{}", client::enc(&project_id)),
+                    &format!("/projects/{}", client::seg(&project_id)?),
                     None,
                 )
                 .await
@@ -531,7 +548,7 @@ impl OpenStackBackend {
             }
         }
         let s = self.session(env).await?;
-        let path = format!("/projects/{}", client::enc(project_id));
+        let path = format!("/projects/{}", client::seg(project_id)?);
         // Keystone refuses to delete an enabled project in some deployments: disable first.
         self.ks(
             &s,
@@ -670,7 +687,7 @@ impl OpenStackBackend {
                 &s,
                 "compute",
                 Method::DELETE,
-                &format!("/os-keypairs/{}", client::enc(name)),
+                &format!("/os-keypairs/{}", client::seg(name)?),
                 None,
                 Some(KEYPAIR_MV),
             )
@@ -691,7 +708,7 @@ impl OpenStackBackend {
         let s = self.session(env).await?;
         let reply = match kind {
             TargetKind::Device => {
-                let path = format!("/servers/{}", client::enc(id));
+                let path = format!("/servers/{}", client::seg(id)?);
                 // Every action but destroy is a server action named by its body's one key.
                 let server_action = match action {
                     PowerAction::On => Some("os-start"),
@@ -728,7 +745,7 @@ impl OpenStackBackend {
                         &s,
                         "orchestration",
                         Method::GET,
-                        &format!("/stacks/{}", client::enc(id)),
+                        &format!("/stacks/{}", client::seg(id)?),
                         None,
                         None,
                     )
@@ -742,7 +759,7 @@ impl OpenStackBackend {
                         message: "heat: the stack answer names no id or stack_name".into(),
                     });
                 };
-                let path = format!("/stacks/{}/{}", client::enc(sname), client::enc(sid));
+                let path = format!("/stacks/{}/{}", client::seg(sname)?, client::seg(sid)?);
                 match action {
                     PowerAction::Suspend | PowerAction::Resume => {
                         let a = if action == PowerAction::Suspend {
@@ -807,7 +824,7 @@ impl OpenStackBackend {
                 Method::GET,
                 &format!(
                     "/os-simple-tenant-usage/{}?start={start}&end={end}",
-                    client::enc(project_id)
+                    client::seg(project_id)?
                 ),
                 None,
                 None,
@@ -1104,7 +1121,7 @@ impl CloudBackend for OpenStackBackend {
             let v = self
                 .compute_get(
                     env,
-                    &format!("/os-quota-sets/{}?usage=False", client::enc(project_id)),
+                    &format!("/os-quota-sets/{}?usage=False", client::seg(project_id)?),
                 )
                 .await?;
             Ok(json!({"compute": v["quota_set"]}))

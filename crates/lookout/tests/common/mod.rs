@@ -316,17 +316,20 @@ pub struct ConcertimLookout {
 
 impl ConcertimLookout {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts it with more environment (e.g. `LOOKOUT_CONCERTIM__BACKEND`).
+    pub fn start_with(extra: &[(&str, &str)]) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let lookout = Lookout::start(
-            false,
-            &[
-                ("JWT_SECRET", CONCERTIM_SECRET),
-                ("LOOKOUT_CONCERTIM__HTTP", "true"),
-                ("LOOKOUT_CONCERTIM__LISTEN", &listen),
-            ],
-            &["--concertim"],
-        );
+        let mut env: Vec<(&str, &str)> = vec![
+            ("JWT_SECRET", CONCERTIM_SECRET),
+            ("LOOKOUT_CONCERTIM__HTTP", "true"),
+            ("LOOKOUT_CONCERTIM__LISTEN", &listen),
+        ];
+        env.extend_from_slice(extra);
+        let lookout = Lookout::start(false, &env, &["--concertim"]);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&listen).is_err() {
             assert!(
