@@ -9,6 +9,7 @@
 //!   overflow bucket (so spreading guesses over many addresses gains nothing beyond it).
 //! - IPv6 clients are keyed by their /64, the smallest block one host usually gets.
 //! - Behind a reverse proxy every client has the proxy's address and shares its bucket.
+//! - In-process calls carry no peer address and are not metered.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -67,7 +68,8 @@ impl Bucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     Addr(IpAddr),
-    /// The request carried no peer address (an in-process call).
+    /// The request carried no peer address: an in-process call (tests, tools). Not metered:
+    /// every listener of lookout passes the peer address.
     Unknown,
 }
 
@@ -106,6 +108,9 @@ impl FailureThrottle {
     /// Records one failed attempt by `client`. `Err(retry_after)` means it is over its budget
     /// and must be answered 429.
     pub fn record_failure(&self, client: ClientKey) -> Result<(), Duration> {
+        if client == ClientKey::Unknown {
+            return Ok(());
+        }
         let now = Instant::now();
         let mut t = self
             .table
@@ -172,6 +177,7 @@ mod tests {
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         // Another address is not affected.
         assert!(t.record_failure(addr("10.0.0.2:1000")).is_ok());
+        assert!((0..100).all(|_| t.record_failure(ClientKey::Unknown).is_ok()));
         // 0.6 s later one more failure is allowed (2 per second).
         {
             let mut tab = t.table.lock().unwrap();

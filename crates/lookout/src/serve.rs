@@ -29,6 +29,7 @@ const H2_PING_EVERY: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<()> {
+    make_files_private(&cfg.data_dir);
     create_private_dir(&cfg.data_dir)?;
     let tokens = load_tokens(&cfg)?;
 
@@ -207,6 +208,27 @@ async fn smart_upstream(cfg: &Config) -> Result<String> {
         }
     });
     Ok(format!("http://{addr}/api/work"))
+}
+
+/// Files lookout creates are for its user only: the umask makes every new one (history.db,
+/// cloud.db and SQLite's -wal/-shm beside them, which take the database's mode, log files)
+/// 0600, and the databases an older version left readable are tightened.
+fn make_files_private(data_dir: &std::path::Path) {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    #[cfg(unix)]
+    for db in ["history.db", "cloud.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let path = data_dir.join(format!("{db}{suffix}"));
+            if path.exists() {
+                if let Err(e) =
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "could not make private");
+                }
+            }
+        }
+    }
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
