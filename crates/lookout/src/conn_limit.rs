@@ -4,8 +4,8 @@
 //!   sized well below the open-file limit so the sampler (`/proc`, the Docker socket, the
 //!   store) always has descriptors left. Past the cap, up to [`REFUSAL_SLOTS`] connections
 //!   are still answered, for at most [`REFUSAL_LIFETIME`]: `503` JSON (`too_many_connections`,
-//!   `Retry-After`) to every request but `GET /healthz`, which is served as usual so health
-//!   checks stay true during a flood. Past those, the socket is closed at once. Both count in
+//!   `Retry-After`) to every request but `GET /healthz` and `GET /readyz`, which are served
+//!   as usual (with their usual auth) so health checks stay true during a flood. Past those, the socket is closed at once. Both count in
 //!   `lookout_connections_refused_total`.
 //! - **An idle timeout.** A connection with no request in flight for `idle` is closed
 //!   gracefully (HTTP/1: closed; HTTP/2: GOAWAY), whatever its protocol. A response still
@@ -402,7 +402,8 @@ where
         if let Some(s) = req.extensions().get::<ConnectionShutdown>() {
             let _ = self.conn.shutdown.set(s.clone());
         }
-        let health_check = req.method() == Method::GET && req.uri().path() == "/healthz";
+        let health_check =
+            req.method() == Method::GET && matches!(req.uri().path(), "/healthz" | "/readyz");
         if self.conn.refusing {
             // One answer, then the connection closes.
             if let Some(s) = self.conn.shutdown.get() {
