@@ -50,7 +50,7 @@ AUTH=(-H "Authorization: Bearer $TOKEN")
 start() {
   local name=$1 nofile=$2; shift 2
   mkdir -p "$WORK/$name"
-  (ulimit -n "$nofile" && exec env LOOKOUT_TOKEN="$TOKEN" JWT_SECRET="$JWT" LOOKOUT_LOG__FORMAT=json \
+  (ulimit -n "$nofile" 2>/dev/null; exec env LOOKOUT_TOKEN="$TOKEN" JWT_SECRET="$JWT" LOOKOUT_LOG__FORMAT=json \
     LOOKOUT_SAMPLING__GPU=false "$BIN" serve --data-dir "$WORK/$name" "$@") \
     >"$WORK/$name.log" 2>&1 &
   local pid=$!
