@@ -141,6 +141,15 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     .is_ok()
 }
 
+/// True for a stored hash made with fewer rounds than [`PBKDF2_ROUNDS`].
+fn needs_rehash(stored: &str) -> bool {
+    stored
+        .split('$')
+        .nth(1)
+        .and_then(|r| r.parse::<u32>().ok())
+        .is_some_and(|rounds| rounds < PBKDF2_ROUNDS.get())
+}
+
 fn today(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -566,10 +575,33 @@ impl LocalBackend {
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
             .await
             .unwrap_or(false);
-        if ok {
-            Ok(user)
-        } else {
-            Err(refused())
+        if !ok {
+            return Err(refused());
+        }
+        if needs_rehash(&user.password_hash) {
+            self.rehash(&user, env.password.clone()).await;
+        }
+        Ok(user)
+    }
+
+    /// Stores a verified password again at today's round count (a hash from an older
+    /// version used fewer). Best effort: the caller is already authenticated.
+    async fn rehash(&self, user: &UserRow, password: String) {
+        let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
+            return;
+        };
+        // Only if unchanged meanwhile: a concurrent password change wins.
+        let done = sqlx::query(
+            self.db
+                .sql("UPDATE cloud_users SET password_hash = ? WHERE id = ? AND password_hash = ?"),
+        )
+        .bind(hash)
+        .bind(user.id.clone())
+        .bind(user.password_hash.clone())
+        .execute(&self.db.pool)
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "could not store a stronger password hash");
         }
     }
 
@@ -1343,7 +1375,28 @@ mod tests {
     #[test]
     fn passwords() {
         let h = hash_password("correct horse");
+        assert!(h.starts_with("pbkdf2-sha256$600000$"), "{h}");
+        assert!(!needs_rehash(&h));
         assert!(verify_password("correct horse", &h));
+        // A hash of an older version (20,000 rounds) still verifies, and is marked for rehash.
+        let salt = [7u8; 16];
+        let mut out = [0u8; 32];
+        let rounds = std::num::NonZeroU32::new(20_000).unwrap();
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            rounds,
+            &salt,
+            b"correct horse",
+            &mut out,
+        );
+        let old = format!(
+            "pbkdf2-sha256$20000${}${}",
+            hex::encode(salt),
+            hex::encode(out)
+        );
+        assert!(verify_password("correct horse", &old));
+        assert!(!verify_password("wrong", &old));
+        assert!(needs_rehash(&old));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "garbage"));
     }
