@@ -14,7 +14,7 @@ DUR=${2:-60}
 WRK_SECONDS=${WRK_SECONDS:-10}
 PORT=18480
 GPORT=61208
-TOKEN=lk_bench-token-$(date +%s)
+TOKEN=lk_bench-token-$(date +%s)-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d " \n")
 work=$(mktemp -d)
 pids=()
 cleanup() {

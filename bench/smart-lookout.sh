@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${WRK_SECONDS:-10}
-TOKEN=lk_bench-smart-$(date +%s)
+TOKEN=lk_bench-smart-$(date +%s)-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d " \n")
 work=$(mktemp -d); pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }

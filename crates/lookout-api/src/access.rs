@@ -179,6 +179,16 @@ fn session_principal(
     Ok((principal, auth))
 }
 
+/// A wrong token or unknown session: 401, or 429 once this client address has failed too
+/// often (only failures are metered, so a valid token is never slowed).
+fn deny_guess(state: &AppState, req: &Request, profile: Profile) -> Response {
+    let client = crate::throttle::ClientKey::from_extensions(req.extensions());
+    match state.auth_failures.record_failure(client) {
+        Ok(()) => deny(profile, Denied::Invalid),
+        Err(wait) => crate::throttle::too_many_failures(wait),
+    }
+}
+
 /// The auth middleware. The verified principal is put in the request's extensions.
 pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req
@@ -197,7 +207,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let principal = match presented_token(&req, profile) {
         Ok(token) => match state.tokens.current().verify(token) {
             Some(p) => p,
-            None => return deny(profile, Denied::Invalid),
+            None => return deny_guess(&state, &req, profile),
         },
         // No token: a dashboard session cookie is the alternative; a state-changing request
         // made with it must also carry the session's CSRF token.
@@ -206,6 +216,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 req.extensions_mut().insert(session);
                 p
             }
+            Err(Denied::Invalid) => return deny_guess(&state, &req, profile),
             Err(why) => return deny(profile, why),
         },
         Err(why) => return deny(profile, why),

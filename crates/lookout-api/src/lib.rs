@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi_complete;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 pub mod time;
 
 use std::time::Instant;
@@ -199,19 +200,20 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Counts every request by route template (never the raw path, which would let callers
-/// create unbounded label sets) and records its latency.
+/// Counts every request by method and route template and records its latency. Both labels
+/// come from fixed sets (see [`metrics::method_label`]): this runs before auth, so anything
+/// taken from the request as sent would let anyone grow `/metrics` without limit.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = metrics::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .unwrap_or_else(|| metrics::UNMATCHED_ROUTE.to_owned());
     let resp = next.run(req).await;
     state.metrics.observe(
-        &method,
+        method,
         &route,
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),

@@ -7,7 +7,7 @@
 //! by default, OpenMetrics 1.0 when the scraper asks for it ([`Format::negotiate`]).
 
 mod container;
-mod encode;
+pub mod encode;
 mod gpu;
 mod host;
 mod process;
@@ -72,6 +72,30 @@ struct BuildLabels {
     revision: &'static str,
 }
 
+/// The route label of a request no route matched (its path is never a label).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the standard methods by name, anything else `other`. Request methods
+/// are chosen by the client (any token up to hyper's limit), so they never become labels.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
@@ -132,7 +156,9 @@ impl HttpMetrics {
         }
     }
 
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Counts one answered request. `method` and `route` must come from fixed sets
+    /// ([`method_label`], matched route templates or [`UNMATCHED_ROUTE`]).
+    pub fn observe(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),

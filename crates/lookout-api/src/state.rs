@@ -49,6 +49,8 @@ pub struct Inner {
     pub store: Option<lookout_store::Store>,
     /// Browser sessions and the live stream of the web dashboard.
     pub dashboard: crate::dashboard::Dashboard,
+    /// Failed authentication attempts per client address (wrong tokens get 429 past a burst).
+    pub auth_failures: crate::throttle::FailureThrottle,
 }
 
 #[derive(Clone)]
@@ -80,6 +82,7 @@ impl AppState {
             smart: None,
             store: None,
             dashboard: Default::default(),
+            auth_failures: Default::default(),
         }))
     }
 

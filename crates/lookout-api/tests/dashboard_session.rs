@@ -52,7 +52,12 @@ async fn send(
     headers: &[(&str, &str)],
     body: Option<serde_json::Value>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(path);
+    // As the listener does: the peer address is what the failed-auth throttle keys on.
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .extension(axum::extract::ConnectInfo(peer));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

@@ -1,7 +1,10 @@
 //! A small HS256-only JWT verifier (RFC 7519 / 7515) for the Concertim listener.
 //!
 //! Refuses every `alg` but `HS256` (so `none` and algorithm-confusion tricks fail), needs a
-//! numeric `exp` in the future, honours `nbf`, and compares the MAC in constant time.
+//! numeric `exp` in the future, honours `nbf` and `iat`, and compares the MAC in constant
+//! time. The [`ClaimPolicy`] bounds a token's lifetime (the Concertim UI signs `exp = now +
+//! 60`, so a token valid for days is a leaked or forged one), allows a little clock skew, and
+//! checks `aud` and `iss` where configured.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -25,12 +28,46 @@ pub enum JwtError {
     Expired,
     #[error("token is not valid yet")]
     NotYetValid,
+    #[error("token lifetime is longer than the {0} s allowed")]
+    LifetimeTooLong(i64),
+    #[error("token audience does not match")]
+    Audience,
+    #[error("token issuer does not match")]
+    Issuer,
+}
+
+/// Shortest HS256 secret accepted (RFC 7518 §3.2: a key as long as the hash output).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Claims every token must satisfy beyond its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    /// Longest `exp - now` (and `exp - iat` when `iat` is present), seconds.
+    pub max_lifetime_s: i64,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds.
+    pub leeway_s: i64,
+    /// When set, `aud` (a string or an array of strings) must contain it.
+    pub audience: Option<String>,
+    /// When set, `iss` must equal it.
+    pub issuer: Option<String>,
+}
+
+impl Default for ClaimPolicy {
+    fn default() -> Self {
+        Self {
+            max_lifetime_s: 3600,
+            leeway_s: 30,
+            audience: None,
+            issuer: None,
+        }
+    }
 }
 
 /// Verifies tokens signed with one shared secret.
 #[derive(Clone)]
 pub struct JwtVerifier {
     secret: Vec<u8>,
+    policy: ClaimPolicy,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -41,9 +78,19 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// `None` for an empty secret: a listener must not accept tokens signed with nothing.
+    /// (The listener refuses secrets under [`MIN_SECRET_BYTES`] at start-up, with its message.)
     pub fn new(secret: impl Into<Vec<u8>>) -> Option<Self> {
         let secret = secret.into();
-        (!secret.is_empty()).then_some(Self { secret })
+        (!secret.is_empty()).then_some(Self {
+            secret,
+            policy: ClaimPolicy::default(),
+        })
+    }
+
+    /// Replaces the default claim policy.
+    pub fn with_policy(mut self, policy: ClaimPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Checks `token` at `now` (Unix seconds) and returns its claims.
@@ -75,20 +122,60 @@ impl JwtVerifier {
         // `verify_slice` compares in constant time.
         mac.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
         let claims: serde_json::Value = decode_json(p)?;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    fn check_claims(&self, claims: &serde_json::Value, now: i64) -> Result<(), JwtError> {
+        let policy = &self.policy;
+        let (now, leeway) = (now as f64, policy.leeway_s as f64);
+        let number = |name: &str| -> Result<Option<f64>, JwtError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => v.as_f64().map(Some).ok_or(JwtError::Malformed),
+            }
+        };
         let exp = claims
             .get("exp")
             .and_then(|e| e.as_f64())
             .ok_or(JwtError::MissingExp)?;
-        if exp <= now as f64 {
+        if exp + leeway <= now {
             return Err(JwtError::Expired);
         }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf.as_f64().ok_or(JwtError::Malformed)?;
-            if nbf > now as f64 {
+        if exp - now > policy.max_lifetime_s as f64 + leeway {
+            return Err(JwtError::LifetimeTooLong(policy.max_lifetime_s));
+        }
+        if let Some(nbf) = number("nbf")? {
+            if nbf - leeway > now {
                 return Err(JwtError::NotYetValid);
             }
         }
-        Ok(claims)
+        if let Some(iat) = number("iat")? {
+            if iat - leeway > now {
+                return Err(JwtError::NotYetValid);
+            }
+            if exp - iat > policy.max_lifetime_s as f64 {
+                return Err(JwtError::LifetimeTooLong(policy.max_lifetime_s));
+            }
+        }
+        if let Some(want) = &policy.audience {
+            let matches = match claims.get("aud") {
+                Some(serde_json::Value::String(a)) => a == want,
+                Some(serde_json::Value::Array(list)) => {
+                    list.iter().any(|a| a.as_str() == Some(want.as_str()))
+                }
+                _ => false,
+            };
+            if !matches {
+                return Err(JwtError::Audience);
+            }
+        }
+        if let Some(want) = &policy.issuer {
+            if claims.get("iss").and_then(|i| i.as_str()) != Some(want.as_str()) {
+                return Err(JwtError::Issuer);
+            }
+        }
+        Ok(())
     }
 
     /// Checks `token` now.
@@ -155,7 +242,7 @@ mod tests {
     fn refuses_bad_tokens() {
         let exp = json!({"exp": NOW + 60});
         assert_eq!(
-            v().verify_at(&sign_hs256(b"s3cret", &json!({"exp": NOW - 1})), NOW),
+            v().verify_at(&sign_hs256(b"s3cret", &json!({"exp": NOW - 31})), NOW),
             Err(JwtError::Expired)
         );
         assert_eq!(
@@ -185,11 +272,67 @@ mod tests {
         assert_eq!(v().verify_at("a.b.c.d", NOW), Err(JwtError::Malformed));
         assert_eq!(
             v().verify_at(
-                &sign_hs256(b"s3cret", &json!({"exp": NOW + 60, "nbf": NOW + 30})),
+                &sign_hs256(b"s3cret", &json!({"exp": NOW + 60, "nbf": NOW + 31})),
                 NOW
             ),
             Err(JwtError::NotYetValid)
         );
         assert!(JwtVerifier::new("").is_none());
+    }
+
+    #[test]
+    fn clock_skew_is_tolerated_within_the_leeway() {
+        let t = |c| sign_hs256(b"s3cret", &c);
+        assert!(v().verify_at(&t(json!({"exp": NOW - 29})), NOW).is_ok());
+        assert!(v()
+            .verify_at(&t(json!({"exp": NOW + 60, "nbf": NOW + 29})), NOW)
+            .is_ok());
+        assert_eq!(
+            v().verify_at(&t(json!({"exp": NOW + 60, "iat": NOW + 45})), NOW),
+            Err(JwtError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn lifetime_is_capped() {
+        let t = |c| sign_hs256(b"s3cret", &c);
+        assert!(v().verify_at(&t(json!({"exp": NOW + 3600})), NOW).is_ok());
+        assert_eq!(
+            v().verify_at(&t(json!({"exp": NOW + 86_400 * 365})), NOW),
+            Err(JwtError::LifetimeTooLong(3600))
+        );
+        // Issued long ago with a long life, though only a minute is left: still refused.
+        assert_eq!(
+            v().verify_at(&t(json!({"exp": NOW + 60, "iat": NOW - 7200})), NOW),
+            Err(JwtError::LifetimeTooLong(3600))
+        );
+        assert!(v()
+            .verify_at(&t(json!({"exp": NOW + 60, "iat": NOW})), NOW)
+            .is_ok());
+    }
+
+    #[test]
+    fn audience_and_issuer_when_configured() {
+        let strict = v().with_policy(ClaimPolicy {
+            audience: Some("lookout".into()),
+            issuer: Some("concertim-ui".into()),
+            ..ClaimPolicy::default()
+        });
+        let t = |c| sign_hs256(b"s3cret", &c);
+        let good = json!({"exp": NOW + 60, "aud": ["x", "lookout"], "iss": "concertim-ui"});
+        assert!(strict.verify_at(&t(good), NOW).is_ok());
+        assert_eq!(
+            strict.verify_at(&t(json!({"exp": NOW + 60, "iss": "concertim-ui"})), NOW),
+            Err(JwtError::Audience)
+        );
+        assert_eq!(
+            strict.verify_at(
+                &t(json!({"exp": NOW + 60, "aud": "lookout", "iss": "someone"})),
+                NOW
+            ),
+            Err(JwtError::Issuer)
+        );
+        // Unconfigured: neither claim is required.
+        assert!(v().verify_at(&t(json!({"exp": NOW + 60})), NOW).is_ok());
     }
 }

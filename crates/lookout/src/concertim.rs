@@ -11,6 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use tokio::sync::{mpsc, watch};
 
 use lookout_api::concertim::{router, ConcertimState};
+use lookout_cloud::jwt::{ClaimPolicy, MIN_SECRET_BYTES};
 use lookout_cloud::local::{run_meter, LocalBackend, LocalConfig};
 use lookout_cloud::openstack::run_openstack_meter;
 use lookout_cloud::{
@@ -20,6 +21,7 @@ use lookout_probe::docker::DockerControl;
 use lookout_probe::Snapshot;
 
 use crate::config::{ConcertimConfig, Config};
+use crate::conn_limit::{ConnGuard, ConnPool, ListenerStats};
 
 /// Snapshots queued for the meter before the sampler starts dropping them (never blocking).
 const METER_QUEUE: usize = 64;
@@ -52,19 +54,42 @@ pub fn price_list(c: &ConcertimConfig) -> Result<PriceList> {
     })
 }
 
-/// Starts the listener when enabled. Returns the meter's queue for the sampler to feed.
+/// What a started listener hands back: the meter's queue for the sampler to feed, and the
+/// listener's connection figures for `/metrics`.
+#[derive(Default)]
+pub struct Started {
+    pub meter: Option<mpsc::Sender<Arc<Snapshot>>>,
+    pub connections: Option<Arc<ListenerStats>>,
+}
+
+/// Starts the listener when enabled; its connections come out of `pool`.
 pub async fn start(
     cfg: &Config,
     mut stop: watch::Receiver<bool>,
-) -> Result<Option<mpsc::Sender<Arc<Snapshot>>>> {
+    pool: &Arc<ConnPool>,
+) -> Result<Started> {
     let c = &cfg.concertim;
     if !c.enabled {
-        return Ok(None);
+        return Ok(Started::default());
     }
     let secret = jwt_secret(c).context(
         "the concertim listener needs a JWT secret: set JWT_SECRET or [concertim] jwt_secret",
     )?;
-    let jwt = JwtVerifier::new(secret).context("empty JWT secret")?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(anyhow!(
+            "the concertim JWT secret (JWT_SECRET or [concertim] jwt_secret) is {} bytes: it must be \
+             at least {MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`), or tokens can be forged by guessing it",
+            secret.len()
+        ));
+    }
+    let jwt = JwtVerifier::new(secret)
+        .context("empty JWT secret")?
+        .with_policy(ClaimPolicy {
+            max_lifetime_s: c.jwt_max_lifetime_s.max(1),
+            leeway_s: c.jwt_leeway_s.clamp(0, 300),
+            audience: c.jwt_audience.clone().filter(|a| !a.is_empty()),
+            issuer: c.jwt_issuer.clone().filter(|i| !i.is_empty()),
+        });
     let prices = price_list(c)?;
     let store_url = c
         .store_url
@@ -129,32 +154,42 @@ pub async fn start(
         });
     }
     let listen = c.listen;
+    let guard = ConnGuard::new(
+        pool.clone(),
+        "concertim",
+        crate::serve::idle_timeout(cfg),
+        !c.http,
+    );
+    let connections = Some(guard.stats());
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if c.http {
         tracing::info!(%listen, "concertim: serving plain HTTP");
-        let mut server = axum_server::from_tcp(listener)?;
-        crate::serve::bound_headers(server.http_builder());
-        let server = server.handle(handle);
+        let server = axum_server::from_tcp(listener)?.acceptor(guard);
+        let server = crate::serve::bound_connections(server).handle(handle);
         tokio::spawn(async move {
-            if let Err(e) = server.serve(app.into_make_service()).await {
+            if let Err(e) = server.serve(app).await {
                 tracing::error!(error = %e, %listen, "concertim listener stopped");
             }
         });
     } else {
         let tls = crate::tls::listener_config(cfg)?;
         tracing::info!(%listen, "concertim: serving HTTPS (TLS 1.3 only)");
-        let mut server = axum_server::tls_rustls::from_tcp_rustls(
+        let server = axum_server::tls_rustls::from_tcp_rustls(
             listener,
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
-        )?;
-        crate::serve::bound_headers(server.http_builder());
-        let server = server.handle(handle);
+        )?
+        .map(|tls| tls.acceptor(guard));
+        let server = crate::serve::bound_connections(server).handle(handle);
         tokio::spawn(async move {
-            if let Err(e) = server.serve(app.into_make_service()).await {
+            if let Err(e) = server.serve(app).await {
                 tracing::error!(error = %e, %listen, "concertim listener stopped");
             }
         });
     }
-    Ok(tx)
+    Ok(Started {
+        meter: tx,
+        connections,
+    })
 }
 
 /// The OpenStack backend's settings from `[concertim]` and `[concertim.openstack]`.

@@ -110,7 +110,16 @@ pub struct ConcertimConfig {
     /// Plain HTTP instead of TLS 1.3 on this listener.
     pub http: bool,
     /// HS256 secret of the UI's JWTs; `JWT_SECRET` in the environment wins. Never logged.
+    /// At least 32 bytes.
     pub jwt_secret: Option<String>,
+    /// When set, every JWT's `aud` must contain it.
+    pub jwt_audience: Option<String>,
+    /// When set, every JWT's `iss` must equal it.
+    pub jwt_issuer: Option<String>,
+    /// Longest JWT lifetime accepted (`exp - now`, and `exp - iat`), seconds.
+    pub jwt_max_lifetime_s: i64,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds.
+    pub jwt_leeway_s: i64,
     /// Store for users, teams, key pairs and the invoice ledger: `sqlite://…`, `postgres://…`
     /// or `mysql://…`. Unset: `sqlite://<data_dir>/cloud.db`.
     pub store_url: Option<String>,
@@ -203,6 +212,10 @@ impl Default for ConcertimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 42356)),
             http: false,
             jwt_secret: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            jwt_max_lifetime_s: 3600,
+            jwt_leeway_s: 30,
             store_url: None,
             currency: "GBP".into(),
             flush_secs: 30,
@@ -235,6 +248,8 @@ impl std::fmt::Debug for ConcertimConfig {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
             .field("store_url", &self.store_url.as_ref().map(|_| "<set>"))
             .field("currency", &self.currency)
             .field("flush_secs", &self.flush_secs)
@@ -344,6 +359,11 @@ pub struct LimitsConfig {
     pub body_bytes: usize,
     /// Longest a request may take before a 504.
     pub request_timeout_ms: u64,
+    /// Most client connections served at once, all listeners together (lowered at start-up
+    /// to leave descriptors for sampling under the open-file limit).
+    pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed (HTTP/1 and HTTP/2).
+    pub idle_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,6 +430,8 @@ impl Default for LimitsConfig {
         Self {
             body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
+            max_connections: 1000,
+            idle_timeout_s: 60,
         }
     }
 }

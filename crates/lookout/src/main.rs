@@ -6,6 +6,7 @@
 
 mod concertim;
 mod config;
+mod conn_limit;
 mod logging;
 mod serve;
 mod tls;

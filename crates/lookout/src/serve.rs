@@ -1,5 +1,6 @@
 //! `lookout serve`: the sampler loop, the listeners and graceful shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,20 +14,42 @@ use lookout_probe::host::HostPaths;
 use lookout_probe::{Sampler, Snapshot};
 
 use crate::config::Config;
+use crate::conn_limit::{ConnGuard, ConnMetrics, ConnPool};
 
+/// Shortest `LOOKOUT_TOKEN` accepted (lookout's own tokens carry 256 random bits).
+const MIN_STATIC_TOKEN_BYTES: usize = 32;
 /// How often dashboard sessions of revoked tokens are swept (requests see a revocation at
 /// once: every token check compares the token file's stamp; this only frees memory).
 const TOKEN_SWEEP_EVERY: Duration = Duration::from_secs(2);
-/// Longest a client may take to send its request line and headers.
+/// Longest a client may take to send its request line and headers, and a new connection
+/// (after its TLS handshake) to send its first request.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 keep-alive: a PING after this much silence...
+const H2_PING_EVERY: Duration = Duration::from_secs(20);
+/// ...and the connection is dropped when its answer takes longer than this (a dead peer).
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<()> {
+    make_files_private(&cfg.data_dir);
     create_private_dir(&cfg.data_dir)?;
     let tokens = load_tokens(&cfg)?;
 
     let (snapshot_tx, snapshot_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let resample = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Before anything opens descriptors: a flood of connections must not starve sampling.
+    let nofile = crate::conn_limit::raise_nofile_limit();
+    let pool = ConnPool::new(crate::conn_limit::effective_cap(
+        cfg.limits.max_connections,
+        nofile,
+    ));
+    tracing::info!(
+        open_files = nofile,
+        max_connections = pool.limit(),
+        idle_timeout_s = idle_timeout(&cfg).as_secs(),
+        "connection limits"
+    );
 
     let sampler = Sampler::new(
         HostPaths {
@@ -39,14 +62,14 @@ pub async fn run(cfg: Config) -> Result<()> {
     .with_gpu(cfg.sampling.gpu);
     let interval = Duration::from_millis(cfg.sampling.interval_ms.max(100));
     let store = open_store(&cfg).await?;
-    let meter = crate::concertim::start(&cfg, stop_rx.clone()).await?;
+    let concertim = crate::concertim::start(&cfg, stop_rx.clone(), &pool).await?;
     let sampler_task = tokio::spawn(sample_forever(
         sampler,
         interval,
         snapshot_tx,
         resample.clone(),
         stop_rx.clone(),
-        meter,
+        concertim.meter,
         store.clone(),
     ));
 
@@ -78,25 +101,33 @@ pub async fn run(cfg: Config) -> Result<()> {
         state.clone(),
         stop_rx.clone(),
     ));
-    let app = lookout_api::app(state);
+    let guard = ConnGuard::new(pool.clone(), "main", idle_timeout(&cfg), !cfg.http);
+    state.metrics.register_collector(ConnMetrics {
+        pool,
+        listeners: [Some(guard.stats()), concertim.connections]
+            .into_iter()
+            .flatten()
+            .collect(),
+    });
+    // The peer address reaches handlers (the failed-auth throttle is per address).
+    let app = lookout_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone(), stop_tx));
 
     let served = if cfg.http {
         tracing::info!(listen = %cfg.listen, "serving plain HTTP");
-        let mut server = axum_server::bind(cfg.listen);
-        bound_headers(server.http_builder());
-        server.handle(handle).serve(app.into_make_service()).await
+        let server = bound_connections(axum_server::bind(cfg.listen).acceptor(guard));
+        server.handle(handle).serve(app).await
     } else {
         let tls = crate::tls::listener_config(&cfg)?;
         tracing::info!(listen = %cfg.listen, "serving HTTPS (TLS 1.3 only)");
-        let mut server = axum_server::bind_rustls(
+        let server = axum_server::bind_rustls(
             cfg.listen,
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
-        );
-        bound_headers(server.http_builder());
-        server.handle(handle).serve(app.into_make_service()).await
+        )
+        .map(|tls| tls.acceptor(guard));
+        bound_connections(server).handle(handle).serve(app).await
     };
     served.with_context(|| format!("listening on {}", cfg.listen))?;
     let _ = sampler_task.await;
@@ -111,15 +142,29 @@ pub async fn run(cfg: Config) -> Result<()> {
     Ok(())
 }
 
-/// A client that trickles its request headers is cut off instead of holding a connection
-/// (the request-time bound in the API starts only once headers are in).
-pub fn bound_headers(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-) {
+/// The idle timeout of every listener.
+pub fn idle_timeout(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.limits.idle_timeout_s.max(1))
+}
+
+/// Bounds what one connection may hold: a client that trickles its request headers, or opens
+/// a connection and sends nothing, is cut off (the request-time bound in the API starts only
+/// once headers are in); HTTP/2 peers that stop answering PINGs are dropped. (Idle but live
+/// connections are closed by [`ConnGuard`].)
+pub fn bound_connections<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+) -> axum_server::Server<A, Acc> {
+    let builder = server.http_builder();
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    server.first_request_timeout(HEADER_READ_TIMEOUT)
 }
 
 /// Opens the history store. A server that is down at start is retried in the background
@@ -165,6 +210,27 @@ async fn smart_upstream(cfg: &Config) -> Result<String> {
     Ok(format!("http://{addr}/api/work"))
 }
 
+/// Files lookout creates are for its user only: the umask makes every new one (history.db,
+/// cloud.db and SQLite's -wal/-shm beside them, which take the database's mode, log files)
+/// 0600, and the databases an older version left readable are tightened.
+fn make_files_private(data_dir: &std::path::Path) {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    #[cfg(unix)]
+    for db in ["history.db", "cloud.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let path = data_dir.join(format!("{db}{suffix}"));
+            if path.exists() {
+                if let Err(e) =
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "could not make private");
+                }
+            }
+        }
+    }
+}
+
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating data directory {}", dir.display()))?;
@@ -179,8 +245,17 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
 fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
     let mut set = TokenSet::from_records(&file.load()?);
     if let Ok(t) = std::env::var("LOOKOUT_TOKEN") {
-        if !t.trim().is_empty() {
-            set = set.with_static("LOOKOUT_TOKEN", t.trim(), Scope::Admin);
+        let t = t.trim();
+        if !t.is_empty() {
+            // An admin token short enough to guess is worse than none.
+            if t.len() < MIN_STATIC_TOKEN_BYTES {
+                anyhow::bail!(
+                    "LOOKOUT_TOKEN is {} bytes: an admin token must be at least {MIN_STATIC_TOKEN_BYTES} \
+                     (e.g. `openssl rand -hex 32`, or `lookout token create` for a generated one)",
+                    t.len()
+                );
+            }
+            set = set.with_static("LOOKOUT_TOKEN", t, Scope::Admin);
         }
     }
     let _ = cfg;

@@ -41,7 +41,7 @@ async fn bad_tokens_are_refused_and_root_is_open() {
         .unwrap()
         .as_secs() as i64;
     let secret = CONCERTIM_SECRET.as_bytes();
-    let expired = lookout_cloud::jwt::sign_hs256(secret, &json!({"exp": now - 5}));
+    let expired = lookout_cloud::jwt::sign_hs256(secret, &json!({"exp": now - 120}));
     let wrong = lookout_cloud::jwt::sign_hs256(b"not-the-secret", &json!({"exp": now + 60}));
     let no_exp = lookout_cloud::jwt::sign_hs256(secret, &json!({"sub": "concertim"}));
     let none = {

@@ -29,6 +29,12 @@ async fn tls13_only_with_a_kept_self_signed_certificate() {
         .expect("TLS 1.3 handshake");
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.version(), reqwest::Version::HTTP_2, "ALPN offers h2");
+    let hsts = ok
+        .headers()
+        .get("strict-transport-security")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(hsts.starts_with("max-age="), "HSTS on direct TLS: {hsts:?}");
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let old = reqwest::Client::builder()
@@ -41,9 +47,10 @@ async fn tls13_only_with_a_kept_self_signed_certificate() {
 
     let cert = lk.data_dir.path().join("tls/cert.pem");
     let key = lk.data_dir.path().join("tls/key.pem");
+    let history = lk.data_dir.path().join("history.db");
     let first = std::fs::read(&cert).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    for p in [&cert, &key] {
+    for p in [&cert, &key, &history] {
         assert_eq!(
             std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
             0o600,
@@ -91,6 +98,30 @@ async fn tls13_only_with_a_kept_self_signed_certificate() {
         first,
         std::fs::read(&cert).unwrap(),
         "certificate was regenerated"
+    );
+}
+
+#[test]
+fn weak_static_token_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args([
+            "serve",
+            "--http",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LOOKOUT_TOKEN", "a")
+        .env("LOOKOUT_SAMPLING__DOCKER", "false")
+        .output()
+        .expect("run lookout");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with LOOKOUT_TOKEN=a");
+    assert!(
+        stderr.contains("LOOKOUT_TOKEN is 1 bytes") && stderr.contains("at least 32"),
+        "{stderr}"
     );
 }
 

@@ -26,14 +26,13 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use session::{FailureLimiter, SessionAuth, SessionStore};
+use session::{SessionAuth, SessionStore};
 
 /// The dashboard's server-side state, held in [`AppState`].
 #[derive(Default)]
 pub struct Dashboard {
     pub sessions: Arc<SessionStore>,
     pub hub: stream::Hub,
-    pub limiter: FailureLimiter,
 }
 
 /// The page's Content-Security-Policy: nothing inline, nothing from another origin.
@@ -231,26 +230,15 @@ pub struct SessionInfo {
     pub expires_at_ms: Option<i64>,
 }
 
-fn rate_limited() -> Response {
-    let body = ErrorBody {
-        error: crate::error::ErrorDetail {
-            code: "rate_limited",
-            message: "too many failed sign-ins; wait a few seconds".into(),
-        },
-    };
-    let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    r
-}
-
 /// Sign in: exchanges a token for a session cookie (`HttpOnly`, `Secure`, `SameSite=Strict`).
 #[utoipa::path(post, path = "/api/v1/session", tag = "dashboard", request_body = SignIn,
     responses((status = 200, body = SessionInfo, description = "Signed in; the cookie is set"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 429, body = ErrorBody, description = "Too many failed sign-ins")))]
+              (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+              (status = 503, body = ErrorBody, description = "Every session slot is taken")))]
 async fn sign_in(
     State(state): State<AppState>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -264,20 +252,27 @@ async fn sign_in(
     } else {
         state.tokens.current().verify(token)
     };
-    // The limiter only meters failures: a valid token always signs in, so a guesser who
-    // drains the bucket cannot lock real users out. Checking a token is one SHA-256 and a
-    // constant-time compare, so verifying before refusing costs nothing worth saving.
+    // The throttle only meters failures (per client address, shared with the Bearer check):
+    // a valid token always signs in, so a guesser who drains it cannot lock real users out.
+    // Checking a token is one SHA-256 and a constant-time compare, so verifying before
+    // refusing costs nothing worth saving.
     let Some(principal) = principal else {
-        if !d.limiter.try_fail() {
+        let client = crate::throttle::ClientKey::of(peer.map(|Extension(c)| c.0));
+        if let Err(wait) = state.auth_failures.record_failure(client) {
             tracing::debug!("dashboard sign-in refused: unknown token (rate limited)");
-            return rate_limited();
+            return crate::throttle::too_many_failures(wait);
         }
         tracing::info!("dashboard sign-in refused: unknown token");
         return ApiError::Unauthorized("that token is not valid (or has been revoked)".into())
             .into_response();
     };
     tracing::info!(name = %principal.name, scope = %principal.scope, "dashboard sign-in");
-    let s = d.sessions.create(principal.clone());
+    let Some(s) = d.sessions.create(principal.clone()) else {
+        return ApiError::Unavailable(
+            "too many dashboard sessions are open; try again later".into(),
+        )
+        .into_response();
+    };
     let mut resp = Json(SessionInfo {
         name: principal.name,
         scope: principal.scope,
@@ -345,6 +340,7 @@ async fn sign_out(
 async fn live_stream(
     State(state): State<AppState>,
     session: Option<Extension<SessionAuth>>,
+    principal: Option<Extension<Principal>>,
     req: Request,
 ) -> Response {
     let wants_sse = req
@@ -363,8 +359,15 @@ async fn live_stream(
     }
     let d = &state.dashboard;
     let (first, rx) = d.hub.subscribe(&state.snapshot);
-    let watch_session = session.map(|Extension(s)| (d.sessions.clone(), s.key));
-    let mut resp = Response::new(stream::body(first, rx, watch_session));
+    // The credential is checked again every tick, so revoking it ends the stream.
+    let credential = match (session, principal) {
+        (Some(Extension(s)), _) => stream::Credential::Session(d.sessions.clone(), s.key),
+        (None, Some(Extension(p))) => {
+            stream::Credential::Token(state.tokens.clone(), p.token_sha256)
+        }
+        (None, None) => stream::Credential::None,
+    };
+    let mut resp = Response::new(stream::body(first, rx, credential));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

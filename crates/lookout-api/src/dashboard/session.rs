@@ -23,8 +23,12 @@ pub const COOKIE: &str = "__Host-lookout_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lives after sign-in (absolute, not sliding).
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Most sessions held at once; the oldest are dropped beyond it.
-const MAX_SESSIONS: usize = 10_000;
+/// Most sessions one token may hold; signing in again with it ends its own oldest session, so
+/// no token holder can sign anyone else out.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 16;
+/// Most sessions held at once (a memory bound). When full, sign-in is refused (503) rather
+/// than ending another token's session.
+pub const MAX_SESSIONS: usize = 10_000;
 
 /// The hash a session is known by on the server.
 pub type SessionKey = [u8; 32];
@@ -81,8 +85,8 @@ impl SessionStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Creates a session for a verified principal.
-    pub fn create(&self, principal: Principal) -> NewSession {
+    /// Creates a session for a verified principal; `None` when every session slot is held.
+    pub fn create(&self, principal: Principal) -> Option<NewSession> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -92,10 +96,24 @@ impl SessionStore {
         let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, e| e.expires > now);
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
-                map.remove(&oldest);
+        let mut own = 0;
+        let mut own_oldest: Option<(SessionKey, Instant)> = None;
+        for (k, e) in map
+            .iter()
+            .filter(|(_, e)| e.principal.token_sha256 == principal.token_sha256)
+        {
+            own += 1;
+            if own_oldest.is_none_or(|(_, at)| e.expires < at) {
+                own_oldest = Some((*k, e.expires));
             }
+        }
+        if own >= MAX_SESSIONS_PER_TOKEN {
+            if let Some((k, _)) = own_oldest {
+                map.remove(&k);
+            }
+        }
+        if map.len() >= MAX_SESSIONS {
+            return None;
         }
         map.insert(
             key_of(&id),
@@ -105,11 +123,11 @@ impl SessionStore {
                 expires_at_ms,
             },
         );
-        NewSession {
+        Some(NewSession {
             csrf: csrf_of(&id),
             cookie_value: id,
             expires_at_ms,
-        }
+        })
     }
 
     /// The live session a cookie value names, if any.
@@ -189,51 +207,6 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
-/// A small token bucket for failed sign-ins: past a burst, at most a few wrong tokens a second
-/// get a 401 (and a log line); the rest get 429. Global, since behind a proxy every client has
-/// the proxy's address; successful sign-ins never pass through it.
-#[derive(Debug)]
-pub struct FailureLimiter {
-    state: Mutex<(f64, Instant)>,
-    burst: f64,
-    per_sec: f64,
-}
-
-impl Default for FailureLimiter {
-    fn default() -> Self {
-        Self {
-            state: Mutex::new((20.0, Instant::now())),
-            burst: 20.0,
-            per_sec: 2.0,
-        }
-    }
-}
-
-impl FailureLimiter {
-    fn refill(&self) -> std::sync::MutexGuard<'_, (f64, Instant)> {
-        let mut s = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let add = now.duration_since(s.1).as_secs_f64() * self.per_sec;
-        s.0 = (s.0 + add).min(self.burst);
-        s.1 = now;
-        s
-    }
-
-    /// Records a failed attempt; false when the bucket was empty (answer 429).
-    pub fn try_fail(&self) -> bool {
-        let mut s = self.refill();
-        if s.0 >= 1.0 {
-            s.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,26 +221,29 @@ mod tests {
     }
 
     #[test]
-    fn failures_drain_the_bucket_then_refill_with_time() {
-        let l = FailureLimiter::default();
-        let allowed = (0..100).filter(|_| l.try_fail()).count();
-        assert_eq!(allowed, 20, "the burst");
-        assert!(!l.try_fail());
-        // 0.6 s later one more failure is metered (2 per second).
-        {
-            let mut s = l.state.lock().unwrap();
-            if let Some(earlier) = s.1.checked_sub(Duration::from_millis(600)) {
-                s.1 = earlier;
-            }
+    fn a_token_evicts_only_its_own_oldest_session() {
+        let store = SessionStore::default();
+        let other = Principal {
+            token_sha256: [9; 32],
+            ..who()
+        };
+        let theirs = store.create(other).unwrap();
+        let first = store.create(who()).unwrap();
+        for _ in 1..MAX_SESSIONS_PER_TOKEN {
+            store.create(who()).unwrap();
         }
-        assert!(l.try_fail());
-        assert!(!l.try_fail());
+        assert!(store.lookup(&first.cookie_value).is_some());
+        // One more: this token's oldest ends, the other token's session stays.
+        store.create(who()).unwrap();
+        assert!(store.lookup(&first.cookie_value).is_none());
+        assert!(store.lookup(&theirs.cookie_value).is_some());
+        assert_eq!(store.len(), MAX_SESSIONS_PER_TOKEN + 1);
     }
 
     #[test]
     fn revoking_the_token_ends_its_sessions() {
         let store = SessionStore::default();
-        let s = store.create(who());
+        let s = store.create(who()).unwrap();
         let still = crate::auth::TokenSet::default();
         assert_eq!(store.retain_tokens(&still), 1);
         assert!(store.lookup(&s.cookie_value).is_none());
@@ -276,7 +252,7 @@ mod tests {
     #[test]
     fn create_lookup_revoke() {
         let store = SessionStore::default();
-        let s = store.create(who());
+        let s = store.create(who()).unwrap();
         assert_eq!(s.cookie_value.len(), 43, "256 bits, base64url");
         let (p, auth) = store.lookup(&s.cookie_value).expect("live");
         assert_eq!(p, who());
@@ -291,7 +267,7 @@ mod tests {
     #[test]
     fn only_hashes_are_kept() {
         let store = SessionStore::default();
-        let s = store.create(who());
+        let s = store.create(who()).unwrap();
         let dump = format!("{:?}", store.map.lock().unwrap());
         assert!(!dump.contains(&s.cookie_value));
         assert_ne!(s.csrf, s.cookie_value);

@@ -5,7 +5,8 @@
 //!   serialised once per tick however many clients listen (and not at all when none do).
 //! - Bounded: each client is at most [`RING`] frames behind; a client that falls further
 //!   behind (a slow reader) is dropped, never waited for; its browser reconnects by itself.
-//! - A cookie-authenticated stream ends at the first tick after its session is revoked.
+//! - Every stream re-checks its credential each tick and ends at the first tick after it is
+//!   revoked: the session of a cookie-authenticated stream, the token of a Bearer one.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -15,6 +16,27 @@ use tokio::sync::{broadcast, watch};
 use lookout_probe::Snapshot;
 
 use super::session::{SessionKey, SessionStore};
+use crate::auth::SharedTokens;
+
+/// What a stream was opened with, checked again before every frame.
+pub enum Credential {
+    /// A dashboard session cookie (ends on sign-out, expiry, or its token's revocation).
+    Session(Arc<SessionStore>, SessionKey),
+    /// A Bearer token, by its SHA-256 (ends when the token file no longer holds it).
+    Token(SharedTokens, [u8; 32]),
+    /// Authentication is turned off by configuration.
+    None,
+}
+
+impl Credential {
+    fn still_valid(&self) -> bool {
+        match self {
+            Credential::Session(store, key) => store.is_live(key),
+            Credential::Token(tokens, sha) => tokens.current().verify_hash(sha).is_some(),
+            Credential::None => true,
+        }
+    }
+}
 
 /// Frames a client may lag behind before it is dropped.
 pub const RING: usize = 8;
@@ -89,16 +111,12 @@ impl Hub {
 }
 
 /// The response body of one client's stream.
-pub fn body(
-    first: Option<Frame>,
-    rx: broadcast::Receiver<Frame>,
-    session: Option<(Arc<SessionStore>, SessionKey)>,
-) -> Body {
+pub fn body(first: Option<Frame>, rx: broadcast::Receiver<Frame>, credential: Credential) -> Body {
     struct St {
         pending: Vec<Bytes>,
         sent: u64,
         rx: broadcast::Receiver<Frame>,
-        session: Option<(Arc<SessionStore>, SessionKey)>,
+        credential: Credential,
     }
     let mut pending = vec![Bytes::from_static(b"retry: 2000\n\n")];
     let sent = first.as_ref().map_or(0, |f| f.0);
@@ -108,7 +126,7 @@ pub fn body(
         pending,
         sent,
         rx,
-        session,
+        credential,
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if let Some(b) = st.pending.pop() {
@@ -117,10 +135,8 @@ pub fn body(
         loop {
             match st.rx.recv().await {
                 Ok((tick, b)) => {
-                    if let Some((store, key)) = &st.session {
-                        if !store.is_live(key) {
-                            return None;
-                        }
+                    if !st.credential.still_valid() {
+                        return None;
                     }
                     if tick <= st.sent {
                         continue;
@@ -165,11 +181,11 @@ mod tests {
         let (tx, rx) = watch::channel(snap(1));
         let hub = Hub::default();
         let (first, sub) = hub.subscribe(&rx);
-        let mut fast = body(first, sub, None).into_data_stream();
+        let mut fast = body(first, sub, Credential::None).into_data_stream();
         assert!(next_text(&mut fast).await.unwrap().starts_with("retry:"));
         assert!(next_text(&mut fast).await.unwrap().contains("id: 1\n"));
         let (_, slow_rx) = hub.subscribe(&rx);
-        let mut slow = body(None, slow_rx, None).into_data_stream();
+        let mut slow = body(None, slow_rx, Credential::None).into_data_stream();
         assert_eq!(hub.clients(), 2);
         for t in 2..=(RING as u64 + 6) {
             tx.send(snap(t)).unwrap();
@@ -189,19 +205,44 @@ mod tests {
         let (tx, rx) = watch::channel(snap(1));
         let hub = Hub::default();
         let store = Arc::new(SessionStore::default());
-        let s = store.create(crate::auth::Principal {
-            name: "a".into(),
-            scope: crate::auth::Scope::Read,
-            token_sha256: [1; 32],
-        });
+        let s = store
+            .create(crate::auth::Principal {
+                name: "a".into(),
+                scope: crate::auth::Scope::Read,
+                token_sha256: [1; 32],
+            })
+            .unwrap();
         let (_, auth) = store.lookup(&s.cookie_value).unwrap();
         let (first, sub) = hub.subscribe(&rx);
-        let mut st = body(first, sub, Some((store.clone(), auth.key))).into_data_stream();
+        let mut st =
+            body(first, sub, Credential::Session(store.clone(), auth.key)).into_data_stream();
         next_text(&mut st).await.unwrap();
         next_text(&mut st).await.unwrap();
         tx.send(snap(2)).unwrap();
         assert!(next_text(&mut st).await.unwrap().contains("id: 2\n"));
         store.revoke(&auth.key);
+        tx.send(snap(3)).unwrap();
+        assert!(next_text(&mut st).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn revoked_bearer_token_ends_its_stream() {
+        let (tx, rx) = watch::channel(snap(1));
+        let hub = Hub::default();
+        let token = "lk_stream-test-token-0123456789abcdef";
+        let tokens = SharedTokens::new(crate::auth::TokenSet::default().with_static(
+            "t",
+            token,
+            crate::auth::Scope::Read,
+        ));
+        let (first, sub) = hub.subscribe(&rx);
+        let cred = Credential::Token(tokens.clone(), crate::auth::hash_token(token));
+        let mut st = body(first, sub, cred).into_data_stream();
+        next_text(&mut st).await.unwrap();
+        next_text(&mut st).await.unwrap();
+        tx.send(snap(2)).unwrap();
+        assert!(next_text(&mut st).await.unwrap().contains("id: 2\n"));
+        tokens.replace(crate::auth::TokenSet::default());
         tx.send(snap(3)).unwrap();
         assert!(next_text(&mut st).await.is_none());
     }

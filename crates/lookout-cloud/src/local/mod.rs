@@ -15,11 +15,8 @@ pub mod devices;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hmac::Hmac;
 use rand::Rng;
-use sha2::Sha256;
 use sqlx::Row;
-use subtle::ConstantTimeEq;
 
 use lookout_probe::docker::ContainerControl;
 use lookout_probe::Snapshot;
@@ -35,7 +32,13 @@ use crate::money::Money;
 pub use db::Db;
 pub use devices::DockerDevices;
 
-const PBKDF2_ROUNDS: u32 = 20_000;
+/// OWASP's current count for PBKDF2-HMAC-SHA256 (Password Storage Cheat Sheet). Hashes stored
+/// with fewer rounds still verify (the count is part of the stored hash). ring's PBKDF2 is
+/// used because its hash is assembly: a generic Rust one takes ~10 s per hash unoptimised.
+const PBKDF2_ROUNDS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(600_000) {
+    Some(n) => n,
+    None => panic!("non-zero"),
+};
 
 /// Milliseconds since the Unix epoch; replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -91,8 +94,13 @@ fn new_uuid() -> String {
 pub fn hash_password(password: &str) -> String {
     let salt: [u8; 16] = rand::rng().random();
     let mut out = [0u8; 32];
-    pbkdf2::pbkdf2::<Hmac<Sha256>>(password.as_bytes(), &salt, PBKDF2_ROUNDS, &mut out)
-        .expect("HMAC takes any key length");
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        PBKDF2_ROUNDS,
+        &salt,
+        password.as_bytes(),
+        &mut out,
+    );
     format!(
         "pbkdf2-sha256${PBKDF2_ROUNDS}${}${}",
         hex::encode(salt),
@@ -119,11 +127,27 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     if rounds == 0 || rounds > 10_000_000 || hash.len() != 32 {
         return false;
     }
-    let mut out = [0u8; 32];
-    if pbkdf2::pbkdf2::<Hmac<Sha256>>(password.as_bytes(), &salt, rounds, &mut out).is_err() {
+    let Some(rounds) = std::num::NonZeroU32::new(rounds) else {
         return false;
-    }
-    out.ct_eq(&hash[..]).into()
+    };
+    // Compares in constant time.
+    ring::pbkdf2::verify(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        rounds,
+        &salt,
+        password.as_bytes(),
+        &hash,
+    )
+    .is_ok()
+}
+
+/// True for a stored hash made with fewer rounds than [`PBKDF2_ROUNDS`].
+fn needs_rehash(stored: &str) -> bool {
+    stored
+        .split('$')
+        .nth(1)
+        .and_then(|r| r.parse::<u32>().ok())
+        .is_some_and(|rounds| rounds < PBKDF2_ROUNDS.get())
 }
 
 fn today(ms: i64) -> String {
@@ -551,10 +575,33 @@ impl LocalBackend {
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
             .await
             .unwrap_or(false);
-        if ok {
-            Ok(user)
-        } else {
-            Err(refused())
+        if !ok {
+            return Err(refused());
+        }
+        if needs_rehash(&user.password_hash) {
+            self.rehash(&user, env.password.clone()).await;
+        }
+        Ok(user)
+    }
+
+    /// Stores a verified password again at today's round count (a hash from an older
+    /// version used fewer). Best effort: the caller is already authenticated.
+    async fn rehash(&self, user: &UserRow, password: String) {
+        let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&password)).await else {
+            return;
+        };
+        // Only if unchanged meanwhile: a concurrent password change wins.
+        let done = sqlx::query(
+            self.db
+                .sql("UPDATE cloud_users SET password_hash = ? WHERE id = ? AND password_hash = ?"),
+        )
+        .bind(hash)
+        .bind(user.id.clone())
+        .bind(user.password_hash.clone())
+        .execute(&self.db.pool)
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "could not store a stronger password hash");
         }
     }
 
@@ -1328,7 +1375,28 @@ mod tests {
     #[test]
     fn passwords() {
         let h = hash_password("correct horse");
+        assert!(h.starts_with("pbkdf2-sha256$600000$"), "{h}");
+        assert!(!needs_rehash(&h));
         assert!(verify_password("correct horse", &h));
+        // A hash of an older version (20,000 rounds) still verifies, and is marked for rehash.
+        let salt = [7u8; 16];
+        let mut out = [0u8; 32];
+        let rounds = std::num::NonZeroU32::new(20_000).unwrap();
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            rounds,
+            &salt,
+            b"correct horse",
+            &mut out,
+        );
+        let old = format!(
+            "pbkdf2-sha256$20000${}${}",
+            hex::encode(salt),
+            hex::encode(out)
+        );
+        assert!(verify_password("correct horse", &old));
+        assert!(!verify_password("wrong", &old));
+        assert!(needs_rehash(&old));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "garbage"));
     }

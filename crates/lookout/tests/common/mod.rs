@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const TEST_IMAGE: &str = "lookout-test/busybox:latest";
-pub const ADMIN_TOKEN: &str = "lk_test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "lk_test-admin-token-0123456789abcdef";
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
