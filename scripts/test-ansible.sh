@@ -30,7 +30,11 @@ export PATH=$PWD/$VENV/bin:$PATH ANSIBLE_CONFIG=$PWD/$A/ansible.cfg ANSIBLE_NOCO
 BIN=$(ls -t target/release/lookout target/debug/lookout 2>/dev/null | head -n1)
 if [ -z "$BIN" ]; then cargo build -p lookout || exit 1; BIN=target/debug/lookout; fi
 TMP=$(mktemp -d /tmp/lookout-ansible-test.XXXXXX)
-cleanup() { docker rm -f "${HOSTS[@]}" >/dev/null 2>&1; rm -rf "$TMP"; }
+cleanup() {
+  docker rm -f "${HOSTS[@]}" >/dev/null 2>&1
+  if [ -f "$TMP/compose/deploy/.env" ]; then compose_down; fi
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 docker rm -f "${HOSTS[@]}" >/dev/null 2>&1
 printf '%s\n' "$VAULT_PASSWORD" >"$TMP/vault-pass"; chmod 0600 "$TMP/vault-pass"
@@ -198,6 +202,49 @@ upgrade() {
 }
 check "upgrade (a new binary): replaced and restarted; tokens, certificate and history kept" upgrade
 show
+
+# -- the compose method, on this host itself (ansible_connection: local), when no lookout stack
+# runs here: the images of scripts/deploy-images.sh, HTTPS on 127.0.0.1:18443, torn down after.
+compose_method() {
+  local dir=$TMP/compose
+  cat >"$TMP/compose-inventory.yml" <<INV
+lookout:
+  hosts:
+    localhost:
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: $(command -v python3)
+    ansible_become: false
+    lookout_install_method: compose
+    lookout_compose_dir: $dir
+    lookout_compose_src: $PWD/deploy
+    lookout_compose_env: {HTTPS_BIND: 127.0.0.1, HTTPS_PORT: 18443, TLS_CN: localhost, HOST_ROOT_MOUNT: ro, LOOKOUT_DEPLOY_TEST: 1}
+INV
+  local runs=0 c
+  for name in compose1 compose2; do
+    ANSIBLE_STDOUT_CALLBACK=json ansible-playbook -i "$TMP/compose-inventory.yml" "$A/site.yml" \
+      --vault-password-file "$TMP/vault-pass" >"$TMP/$name.json" 2>"$TMP/$name.err" || { tail -n 5 "$TMP/$name.err"; return 1; }
+    python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["stats"]["localhost"]; print(sys.argv[2], s)' "$TMP/$name.json" "$name"
+  done
+  c=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" https://127.0.0.1:18443/api/v1/host)
+  echo "through nginx with the vault's token: $c; secrets dir $(stat -c '%a %U' "$dir/deploy/secrets")"
+  [ "$c" = 200 ] && [ "$(stat -c %a "$dir/deploy/secrets")" = 700 ] &&
+    python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["stats"]["localhost"]["changed"] != 0)' "$TMP/compose2.json" &&
+    ! grep -qF -- "$TOKEN" "$TMP/compose1.json" "$TMP/compose2.json"
+}
+compose_down() {
+  docker-compose -p lookout -f "$TMP/compose/deploy/docker-compose.yml" --env-file "$TMP/compose/deploy/.env" \
+    down -v -t 5 >/dev/null 2>&1
+}
+if [ -n "$(docker ps -aq --filter label=com.docker.compose.project=lookout)" ]; then
+  echo "NOTE compose method not run: a lookout stack exists on this host"
+elif ! command -v docker-compose >/dev/null || ! WITH_PROMETHEUS=0 scripts/deploy-images.sh >"$TMP/images.log" 2>&1; then
+  echo "NOTE compose method not run: docker-compose or the images are missing"; tail -n 5 "$TMP/images.log"
+else
+  check "compose method on this host: stack up, the vault's token works through nginx, second run changed=0" compose_method
+  show
+  compose_down
+fi
 
 echo "ansible test took $((SECONDS - T0))s"
 echo "ansible: $passes passed, $fails failed"
