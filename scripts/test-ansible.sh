@@ -220,7 +220,7 @@ lookout:
     lookout_compose_src: $PWD/deploy
     lookout_compose_env: {HTTPS_BIND: 127.0.0.1, HTTPS_PORT: 18443, TLS_CN: localhost, HOST_ROOT_MOUNT: ro, LOOKOUT_DEPLOY_TEST: 1}
 INV
-  local runs=0 c
+  local name c
   for name in compose1 compose2; do
     ANSIBLE_STDOUT_CALLBACK=json ansible-playbook -i "$TMP/compose-inventory.yml" "$A/site.yml" \
       --vault-password-file "$TMP/vault-pass" >"$TMP/$name.json" 2>"$TMP/$name.err" || { tail -n 5 "$TMP/$name.err"; return 1; }
