@@ -38,7 +38,6 @@ expect_calls() { # container host status "METHOD path"...
   done
   return "$bad"
 }
-N_BEFORE=$(docker ps -aq | wc -l)
 check "socket proxy: the calls lookout makes pass (version, _ping, list, inspect, stats)" \
   expect_calls lookout socket-proxy 200 "GET /_ping" "HEAD /_ping" "GET /version" "GET /v1.41/version" \
   "GET /v1.41/containers/json?all=true" "GET /v1.41/containers/lookout/json" \
@@ -55,8 +54,17 @@ check "socket proxy: create, exec, images, build and everything else refused wit
   "GET /v1.41/containers/%2e%2e/%2e%2e/info" "POST /v1.41/containers/lookout%2fexec" \
   "POST //containers/create" "POST /v1.41/swarm/init" "POST /session"
 cat "$TMP/check.out" | sed 's/^/     /'
-check "socket proxy: the refused calls created nothing ($N_BEFORE containers before and after)" \
-  test "$(docker ps -aq | wc -l)" = "$N_BEFORE"
+create_refused() { # a create the engine would carry out (valid body, existing image): refused, nothing made
+  local body got
+  body='{"Image":"'"${LOOKOUT_IMAGE:-lookout:latest}"'","Cmd":["true"]}'
+  got=$(docker exec lookout bash -c 'exec 3<>/dev/tcp/socket-proxy/2375 || exit 1
+    printf "POST /v1.41/containers/create?name=lookout-refused-probe HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s" "${#0}" "$0" >&3
+    timeout 10 head -n1 <&3' "$body" | awk '{print $2}')
+  echo "POST /v1.41/containers/create?name=lookout-refused-probe with a valid body -> ${got:-no answer}"
+  [ "$got" = 403 ] && ! docker container inspect lookout-refused-probe >/dev/null 2>&1
+}
+check "socket proxy: a create the engine would carry out is refused (403) and no container exists" create_refused
+docker rm -f lookout-refused-probe >/dev/null 2>&1
 # lookout's own control route, with control off at the proxy: refused, the container untouched
 control_refused() {
   local c
