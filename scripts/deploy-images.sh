@@ -2,6 +2,7 @@
 # Builds the stack's images locally (no registry needed):
 #   debian:bookworm-slim      debootstrap + docker import, only if missing (deploy-base-image.sh)
 #   lookout/nginx:latest      deploy/nginx (Debian's nginx)
+#   lookout/socket-proxy:latest deploy/socket-proxy (Debian's HAProxy: the Docker socket's allow-list)
 #   lookout/prometheus:latest deploy/prometheus (Debian's prometheus), with WITH_PROMETHEUS=1 (default)
 #   lookout:latest            the Dockerfile, one of:
 #       LOOKOUT_BUILD=prebuilt (default): target `runtime-prebuilt` with a binary built on this host:
@@ -18,6 +19,7 @@ WORK=${WORK:-/tmp/lookout-deploy}
 LOOKOUT_IMAGE=${LOOKOUT_IMAGE:-lookout:latest}
 NGINX_IMAGE=${NGINX_IMAGE:-lookout/nginx:latest}
 PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-lookout/prometheus:latest}
+SOCKET_PROXY_IMAGE=${SOCKET_PROXY_IMAGE:-lookout/socket-proxy:latest}
 LOOKOUT_BUILD=${LOOKOUT_BUILD:-prebuilt}
 mkdir -p "$WORK"
 
@@ -37,6 +39,7 @@ build() { # tag context [docker build args...]
 
 "$(dirname "$0")/deploy-base-image.sh"
 build "$NGINX_IMAGE" "$DEPLOY_DIR/nginx"
+build "$SOCKET_PROXY_IMAGE" "$DEPLOY_DIR/socket-proxy"
 if [ "${WITH_PROMETHEUS:-1}" = 1 ]; then build "$PROMETHEUS_IMAGE" "$DEPLOY_DIR/prometheus"; fi
 
 case "$LOOKOUT_BUILD" in

@@ -29,6 +29,8 @@ if new_secret lookout_token "$token"; then
 fi
 new_secret jwt_secret "$(rand)" && echo "created $SECRETS_DIR/jwt_secret" || true
 new_secret grafana_admin_password "$(rand | cut -c1-24)" && echo "created $SECRETS_DIR/grafana_admin_password" || true
+# Keystone's password for CONCERTIM_BACKEND=openstack: an empty file until you write it.
+[ -e "$SECRETS_DIR/openstack_password" ] || install -m 0644 /dev/null "$SECRETS_DIR/openstack_password"
 
 if [ ! -s "$ENV_FILE" ]; then
   gid=$(stat -c %g "$SOCK" 2>/dev/null || echo "")

@@ -50,3 +50,31 @@ proxy_build_args() {
 }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# ---- Debian hosts in containers for the systemd and Ansible tests ---------------------------
+SYSTEMD_TEST_IMAGE=${SYSTEMD_TEST_IMAGE:-lookout-test/systemd:bookworm}
+# Builds $SYSTEMD_TEST_IMAGE (deploy/test-images/systemd) from the local base image if missing.
+systemd_test_image() {
+  "$DEPLOY_ROOT/scripts/deploy-base-image.sh" >/dev/null || return 1
+  have_image "$SYSTEMD_TEST_IMAGE" && return 0
+  # shellcheck disable=SC2046
+  DOCKER_BUILDKIT=0 docker build --pull=false $(proxy_build_args) -t "$SYSTEMD_TEST_IMAGE" \
+    "$DEPLOY_DIR/test-images/systemd" >"${WORK:-/tmp}/systemd-image.log" 2>&1 \
+    || { tail -n 30 "${WORK:-/tmp}/systemd-image.log" >&2; return 1; }
+}
+# Starts container $1 with systemd as PID 1 and waits until it has booted (`running` or
+# `degraded`). Not privileged: the host's cgroups (v1 here) and CAP_SYS_ADMIN + no seccomp
+# filter, which systemd needs to give services their own mount namespace (ProtectSystem=,
+# PrivateTmp=...): without them every sandboxed unit fails with 226/NAMESPACE.
+start_systemd_container() { # name [docker run args...]
+  local name=$1 i s; shift
+  docker run -d --name "$name" --hostname "$name" --label lookout.test=1 \
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
+    --cap-add SYS_ADMIN --security-opt seccomp=unconfined "$@" "$SYSTEMD_TEST_IMAGE" >/dev/null || return 1
+  for ((i = 0; i < 60; i++)); do
+    s=$(docker exec "$name" systemctl is-system-running 2>/dev/null)
+    case "$s" in running|degraded) return 0 ;; esac
+    sleep 1
+  done
+  echo "systemd in $name did not boot: ${s:-no answer}" >&2; return 1
+}
