@@ -20,7 +20,11 @@ const TOKEN_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<()> {
+    // Bound before anything else: a port in use fails the start before any "serving" line.
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     create_private_dir(&cfg.data_dir)?;
+    crate::data_dir::ensure_writable(&cfg.data_dir)?;
     let tokens = load_tokens(&cfg)?;
 
     let (snapshot_tx, snapshot_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
@@ -84,17 +88,17 @@ pub async fn run(cfg: Config) -> Result<()> {
     tokio::spawn(shutdown_on_signal(handle.clone(), stop_tx));
 
     let served = if cfg.http {
+        let mut server = axum_server::from_tcp(listener)?;
         tracing::info!(listen = %cfg.listen, "serving plain HTTP");
-        let mut server = axum_server::bind(cfg.listen);
         bound_headers(server.http_builder());
         server.handle(handle).serve(app.into_make_service()).await
     } else {
         let tls = crate::tls::listener_config(&cfg)?;
-        tracing::info!(listen = %cfg.listen, "serving HTTPS (TLS 1.3 only)");
-        let mut server = axum_server::bind_rustls(
-            cfg.listen,
+        let mut server = axum_server::from_tcp_rustls(
+            listener,
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
-        );
+        )?;
+        tracing::info!(listen = %cfg.listen, "serving HTTPS (TLS 1.3 only)");
         bound_headers(server.http_builder());
         server.handle(handle).serve(app.into_make_service()).await
     };
