@@ -35,7 +35,7 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(40);
 /// Connects lazily: a daemon that is down at start, or restarts later, is picked up again
 /// on a later tick without restarting lookout.
 fn connect() -> Result<Docker, ProbeError> {
-    Docker::connect_with_defaults().map_err(|e| ProbeError::Docker(e.to_string()))
+    Docker::connect_with_defaults().map_err(engine_error)
 }
 
 /// Lowers the client's API version to the daemon's (this engine speaks 1.41; bollard asks
@@ -59,10 +59,13 @@ fn docker_error(e: BollardError) -> ProbeError {
             status_code: 409,
             message,
         } => ProbeError::Conflict(message),
-        other => {
-            ProbeError::Docker(connection_problem(&other).unwrap_or_else(|| other.to_string()))
-        }
+        other => engine_error(other),
     }
+}
+
+/// The engine cannot be used; a connection problem says which socket and why.
+fn engine_error(e: BollardError) -> ProbeError {
+    ProbeError::Docker(connection_problem(&e).unwrap_or_else(|| e.to_string()))
 }
 
 /// Where the engine is looked for: `DOCKER_HOST`, else bollard's default socket.
