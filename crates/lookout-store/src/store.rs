@@ -1042,6 +1042,9 @@ impl Store {
     ) -> Result<Vec<Point>, StoreError> {
         self.ensure_ready()?;
         let (from, to) = window(from_ms, to_ms)?;
+        if step_ms.is_some_and(|s| s <= 0) {
+            return Err(StoreError::InvalidQuery("step must be > 0".into()));
+        }
         let id = self.resolve(series)?;
         // The limit counts the steps that can hold data: `from=0` ("all time") over a store
         // that holds a day is a day's worth, not 56 years' worth.
@@ -1051,11 +1054,7 @@ impl Store {
         }) else {
             return Ok(Vec::new());
         };
-        let step = match step_ms {
-            Some(s) if s <= 0 => return Err(StoreError::InvalidQuery("step must be > 0".into())),
-            Some(s) => s,
-            None => plan::auto_step(to - from, 1000),
-        };
+        let step = step_ms.unwrap_or_else(|| plan::auto_step(to - from, 1000));
         if (to - from) / step > MAX_POINTS {
             return Err(StoreError::InvalidQuery(format!(
                 "window/step gives more than {MAX_POINTS} points"
