@@ -171,7 +171,7 @@ function renderOverview(s) {
   setText($('#load15'), fixed(h.load.fifteen));
   setText($('#uptime'), duration(h.uptime_secs));
   syncRows($('#net-table tbody'), h.network, (n) => n.name, () => [el('th', { scope: 'row' }), el('td', { class: 'r' }), el('td', { class: 'r' })],
-    (tr, n) => { setText(tr.cells[0], n.name); setText(tr.cells[1], rate(n.rx_bytes_per_sec)); setText(tr.cells[2], rate(n.tx_bytes_per_sec)); });
+    (tr, n) => { setText(tr.cells[0], n.name); tr.cells[0].title = n.name; setText(tr.cells[1], rate(n.rx_bytes_per_sec)); setText(tr.cells[2], rate(n.tx_bytes_per_sec)); });
   syncRows($('#fs-table tbody'), h.filesystems, (f) => f.mount_point,
     () => [el('th', { scope: 'row' }), el('td', { class: 'muted' }), el('td', { class: 'r' }), el('td', { class: 'r' }), el('td', { class: 'r' }),
       el('td', {}, el('div', { class: 'bar', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span')))],
