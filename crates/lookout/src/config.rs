@@ -464,7 +464,11 @@ pub fn load(o: &Overrides) -> anyhow::Result<Config> {
     fig = fig.merge(
         Env::prefixed("LOOKOUT_")
             .ignore(NOT_CONFIG)
-            .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config")
+            // Keys keep the environment's case (`TEST_…`): compare without it.
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                !k.starts_with("test_") && k != "config"
+            })
             .split("__"),
     );
     if let Some(l) = o.listen {
@@ -501,6 +505,7 @@ mod tests {
             jail.set_env("LOOKOUT_SAMPLING__INTERVAL_MS", "250");
             jail.set_env("LOOKOUT_TOKEN", "not-a-config-key");
             jail.set_env("LOOKOUT_TEST_POSTGRES_URL", "postgres://x");
+            jail.set_env("LOOKOUT_CONFIG", "lookout.toml");
             let c = load(&Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sampling.interval_ms, 250);

@@ -20,9 +20,9 @@ const TOKEN_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<()> {
-    // Bound before anything else: a port in use fails the start before any "serving" line.
-    let listener = std::net::TcpListener::bind(cfg.listen)
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    // Bound before anything else, so a port in use fails the start before any "serving"
+    // line; it listens only once everything below is ready.
+    let socket = bind(cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
     create_private_dir(&cfg.data_dir)?;
     crate::data_dir::ensure_writable(&cfg.data_dir)?;
     let tokens = load_tokens(&cfg)?;
@@ -87,6 +87,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone(), stop_tx));
 
+    let listener = socket.listen(1024)?.into_std()?;
     let served = if cfg.http {
         let mut server = axum_server::from_tcp(listener)?;
         tracing::info!(listen = %cfg.listen, "serving plain HTTP");
@@ -113,6 +114,18 @@ pub async fn run(cfg: Config) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A socket bound to `addr` (address reuse as any server sets it), not yet listening.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// A client that trickles its request headers is cut off instead of holding a connection

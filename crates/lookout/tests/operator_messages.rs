@@ -68,10 +68,11 @@ fn unknown_keys_are_refused_with_the_key_and_where_it_came_from() {
     );
 
     std::fs::write(&file, "[smaple]\ninterval_ms = 500\n").unwrap();
+    // Named by LOOKOUT_CONFIG (itself no configuration key), from another directory.
     let o = run_in(
-        dir.path(),
-        &["--config", file.to_str().unwrap(), "--data-dir", data],
-        &[],
+        Path::new("/"),
+        &["--data-dir", data],
+        &[("LOOKOUT_CONFIG", file.to_str().unwrap())],
         QUICK,
     );
     assert_eq!(o.status.code(), Some(1));
