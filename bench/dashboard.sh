@@ -26,7 +26,7 @@ for i in 1 2 3; do
   docker run -d --name "lookout-bench-$i" --label lookout.test=1 --network none lookout-test/busybox:latest sleep 3600 >/dev/null
 done
 token=lk_bench-dashboard-token-0123456789abcdef
-LOOKOUT_TOKEN=$token LOOKOUT_LOG__LEVEL=warn "$BIN" serve --listen 127.0.0.1:18443 --data-dir "$data" >"$data/lookout.log" 2>&1 &
+env -u LOOKOUT_BIN LOOKOUT_TOKEN=$token LOOKOUT_LOG__LEVEL=warn "$BIN" serve --listen 127.0.0.1:18443 --data-dir "$data" >"$data/lookout.log" 2>&1 &
 lk=$!
 "$venv/bin/glances" -w -B 127.0.0.1 -p 61208 --disable-autodiscover >"$data/glances.log" 2>&1 &
 gl=$!

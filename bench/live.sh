@@ -6,12 +6,15 @@
 #   3. lookout's RSS and CPU while sampling the host plus N real containers for D seconds
 #      (and Glances' the same way)
 # Prints each figure beside Glances' and the ratio. Loopback only; every loop is bounded.
-# Usage: bench/live.sh [CONTAINERS=20] [SECONDS=60]   (env WRK_SECONDS=10)
+# Usage: bench/live.sh [CONTAINERS=20] [SECONDS=60]   (env WRK_SECONDS=10; STORE=off runs lookout
+#        without its history store, which is on by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
 DUR=${2:-60}
 WRK_SECONDS=${WRK_SECONDS:-10}
+STORE=${STORE:-on}
+case "$STORE" in on) store_enabled=true ;; off) store_enabled=false ;; *) echo "STORE must be on or off" >&2; exit 2 ;; esac
 PORT=18480
 GPORT=61208
 TOKEN=lk_bench-token-$(date +%s)-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d " \n")
@@ -38,7 +41,7 @@ for i in $(seq 1 "$N"); do
   docker run -d --label lookout.bench=1 --name "lk-bench-$i-$$" lookout-test/busybox:latest sh -c 'while :; do sleep 1; done' >/dev/null
 done
 
-LOOKOUT_TOKEN=$TOKEN target/release/lookout serve --http --listen 127.0.0.1:$PORT --data-dir "$work/data" >"$work/lookout.log" 2>&1 &
+LOOKOUT_TOKEN=$TOKEN LOOKOUT_STORE__ENABLED=$store_enabled target/release/lookout serve --http --listen 127.0.0.1:$PORT --data-dir "$work/data" >"$work/lookout.log" 2>&1 &
 LPID=$!; pids+=("$LPID")
 "$VENV/bin/glances" -w --disable-webui -B 127.0.0.1 -p $GPORT >"$work/glances.log" 2>&1 &
 GPID=$!; pids+=("$GPID")
@@ -79,7 +82,7 @@ seen=$(curl -fs -H "Authorization: Bearer $TOKEN" http://127.0.0.1:$PORT/api/v1/
 
 cat <<REPORT
 
-lookout vs Glances 4.5.8, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $seen containers listed by lookout
+lookout vs Glances 4.5.8, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $seen containers listed by lookout, history store $STORE
 | figure | lookout | Glances | ratio (Glances / lookout) | target |
 |---|---|---|---|---|
 | p50 latency, 1 conn (ms) | $lp50 | $gp50 | $(ratio "$gp50" "$lp50")x | ≤ 0.1 ms |

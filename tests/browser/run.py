@@ -86,7 +86,9 @@ class Env:
                 capture_output=True, text=True, check=True,
             ).stdout
             self.tokens[scope] = re.search(r"lk_[0-9a-f]{64}", out).group(0)
-        env = dict(os.environ, LOOKOUT_TOKEN=ADMIN, LOOKOUT_LOG__FORMAT="json")
+        # LOOKOUT_BIN is this script's setting, not lookout's: lookout refuses unknown LOOKOUT_* keys.
+        env = {k: v for k, v in os.environ.items() if k != "LOOKOUT_BIN"}
+        env.update(LOOKOUT_TOKEN=ADMIN, LOOKOUT_LOG__FORMAT="json")
         self.log = open(os.path.join(self.data, "lookout.log"), "w")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data],
@@ -102,14 +104,15 @@ class Env:
         )
         self.cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", self.container],
                                   capture_output=True, text=True, check=True).stdout.strip()
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while time.time() < deadline:
             code, body = self.api("/api/v1/containers")
             if code == 200 and any(c["name"] == self.container and c["cpu_percent"] is not None
                                    for c in body["containers"]):
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"lookout did not see {self.container} within 30 s")
+        self.close()  # not left running: main() never reaches its cleanup when this fails
+        raise RuntimeError(f"lookout did not see {self.container} with a CPU figure within 60 s")
 
     def api(self, path, token=ADMIN):
         return http("GET", self.base + path, {"Authorization": f"Bearer {token}"})
@@ -217,6 +220,28 @@ def main():
     s = Suite(env, drv)
     state = {}
     try:
+        def before_sign_in_console_clean():
+            # A first visit: the page asks who it is and is told "not signed in" (200), which
+            # no browser reports as an error.
+            drv.get(env.base + "/")
+            s.wait.until(lambda d: s.visible("#token"))
+            errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            assert not errors, f"console errors before sign-in: {errors}"
+            # A returning visitor whose session ended (server restarted, token revoked): the
+            # cookie names no session any more. Same answer, and the page says so.
+            drv.execute_cdp_cmd("Network.setCookie", {
+                "name": "__Host-lookout_session", "value": "ended-session-0123456789abcdef",
+                "url": env.base + "/", "secure": True, "httpOnly": True, "sameSite": "Strict"})
+            s.js("localStorage.setItem('lookout.signedIn', '1')")
+            drv.refresh()
+            s.wait.until(lambda d: s.visible("#token") and "session has ended" in s.text("#signin-error"))
+            errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            assert not errors, f"console errors for an ended session: {errors}"
+            code, info = http("GET", env.base + "/api/v1/session",
+                              {"Cookie": "__Host-lookout_session=ended-session-0123456789abcdef"})
+            assert code == 200 and info == {"signed_in": False}, (code, info)
+            drv.delete_all_cookies()
+
         def wrong_token():
             s.sign_in("lk_this-is-not-a-valid-token")
             s.wait.until(lambda d: "not valid" in s.text("#signin-error"))
@@ -293,6 +318,30 @@ def main():
             f.send_keys(" ")
             f.clear()
 
+        def network_card_fits_at_1280():
+            drv.set_window_size(1280, 900)
+            s.js("location.hash = '#/'")
+            s.wait.until(lambda d: s.visible("#net-table tbody tr"))
+            time.sleep(0.3)
+            # As served, then with the widest text the page can show in every cell (15-character
+            # interface names, "1023 KiB/s"): set and measured in one script, between two ticks.
+            fits = """const box = document.querySelector('#net-table').closest('.scroll');
+              const card = box.closest('.card');
+              return [box.scrollWidth, box.clientWidth, card.scrollWidth, card.clientWidth, innerWidth];"""
+            live = s.js(fits)
+            assert live[0] <= live[1] and live[2] <= live[3], f"network table overflows at 1280 px: {live}"
+            widest = s.js("""for (const tr of document.querySelectorAll('#net-table tbody tr')) {
+                tr.cells[0].textContent = 'br-0123456789ab';
+                tr.cells[1].textContent = tr.cells[2].textContent = '1023\u00a0KiB/s'; }
+              """ + fits)
+            assert widest[0] <= widest[1] and widest[2] <= widest[3], f"widest content overflows at 1280 px: {widest}"
+            send = s.js("""const t = document.querySelector('#net-table');
+              const c = t.querySelector('tbody tr').cells[2], r = c.getBoundingClientRect(),
+                    b = t.closest('.scroll').getBoundingClientRect();
+              return [r.right, b.right, c.scrollWidth, c.clientWidth];""")
+            assert send[0] <= send[1] + 0.5 and send[2] <= send[3], f"the send column is cut: {send}"
+            s.shot("overview-network-1280", 1280, 900, False)
+
         def history_chart_draws():
             s.js("location.hash = '#/history'")
             s.wait.until(lambda d: s.visible("#hist-chart canvas"))
@@ -327,7 +376,9 @@ def main():
         def sign_out_ends_session():
             s.sign_out()
             assert s.cookie() is None, "cookie still set after sign-out"
-            code, _ = http("GET", env.base + "/api/v1/session", {"Cookie": f"__Host-lookout_session={state['read_cookie']}"})
+            code, info = http("GET", env.base + "/api/v1/session", {"Cookie": f"__Host-lookout_session={state['read_cookie']}"})
+            assert code == 200 and info == {"signed_in": False}, (code, info)
+            code, _ = http("GET", env.base + "/api/v1/host", {"Cookie": f"__Host-lookout_session={state['read_cookie']}"})
             assert code == 401, code
             drv.refresh()
             s.wait.until(lambda d: s.visible("#token"))
@@ -374,10 +425,12 @@ def main():
             assert not foreign, f"requests to other origins: {foreign}"
 
         for name, fn in [
+            ("before_sign_in_console_clean", before_sign_in_console_clean),
             ("wrong_token_shows_message", wrong_token),
             ("sign_in_read_only_sets_safe_cookie", sign_in_read),
             ("cpu_and_memory_agree_with_api", cpu_and_memory_agree),
             ("test_container_in_table_with_cpu", container_in_table),
+            ("network_card_fits_at_1280", network_card_fits_at_1280),
             ("history_chart_draws", history_chart_draws),
             ("read_only_session_has_no_control_buttons", detail_read_only),
             ("sign_out_ends_session", sign_out_ends_session),

@@ -111,7 +111,10 @@ function connect() {
     setText($('#live'), 'reconnecting…');
     if (source && source.readyState === EventSource.CLOSED) {
       // The server refused (e.g. the session ended): find out whether we are still signed in.
-      api('GET', '/api/v1/session').then(() => setTimeout(connect, 2000), () => signedOut('Your session has ended. Sign in again.'));
+      api('GET', '/api/v1/session').then((info) => {
+        if (info && info.signed_in) setTimeout(connect, 2000);
+        else signedOut('Your session has ended. Sign in again.');
+      }, () => setTimeout(connect, 2000));
     }
   };
 }
@@ -168,7 +171,7 @@ function renderOverview(s) {
   setText($('#load15'), fixed(h.load.fifteen));
   setText($('#uptime'), duration(h.uptime_secs));
   syncRows($('#net-table tbody'), h.network, (n) => n.name, () => [el('th', { scope: 'row' }), el('td', { class: 'r' }), el('td', { class: 'r' })],
-    (tr, n) => { setText(tr.cells[0], n.name); setText(tr.cells[1], rate(n.rx_bytes_per_sec)); setText(tr.cells[2], rate(n.tx_bytes_per_sec)); });
+    (tr, n) => { setText(tr.cells[0], n.name); tr.cells[0].title = n.name; setText(tr.cells[1], rate(n.rx_bytes_per_sec)); setText(tr.cells[2], rate(n.tx_bytes_per_sec)); });
   syncRows($('#fs-table tbody'), h.filesystems, (f) => f.mount_point,
     () => [el('th', { scope: 'row' }), el('td', { class: 'muted' }), el('td', { class: 'r' }), el('td', { class: 'r' }), el('td', { class: 'r' }),
       el('td', {}, el('div', { class: 'bar', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span')))],
@@ -560,9 +563,12 @@ function initSignIn() {
 async function start() {
   initSignIn(); initTable(); history.init(); detail.init();
   window.addEventListener('hashchange', onRoute);
-  if (localStorage.getItem(SIGNED_IN_HINT)) {
-    try { signedIn(await api('GET', '/api/v1/session')); return; } catch { /* cookie gone */ }
-  }
-  signedOut('');
+  // The cookie is HttpOnly, so only the server knows whether it still names a session; it
+  // answers {signed_in: false} (not an error) when it does not.
+  try {
+    const info = await api('GET', '/api/v1/session');
+    if (info && info.signed_in) { signedIn(info); return; }
+  } catch { /* server unreachable: show the sign-in form */ }
+  signedOut(localStorage.getItem(SIGNED_IN_HINT) ? 'Your session has ended. Sign in again.' : '');
 }
 start();

@@ -16,6 +16,10 @@ use crate::state::AppState;
 pub enum Access {
     Public,
     Needs(Scope),
+    /// Answers without credentials; a valid session cookie (or token) is identified. Only
+    /// "who am I" (`GET /api/v1/session`): a page that is not signed in asks it first, and a
+    /// 401 there would be an error in every browser console for an expected state.
+    Identify,
 }
 
 /// The access policy. Everything not named here needs at least `read`.
@@ -28,10 +32,10 @@ pub fn required_access(method: &Method, path: &str, public_docs: bool) -> Access
         return Access::Public;
     }
     if path == "/api/v1/session" {
-        return if *method == Method::POST {
-            Access::Public
-        } else {
-            Access::Needs(Scope::Read)
+        return match *method {
+            Method::POST => Access::Public,
+            Method::GET | Method::HEAD => Access::Identify,
+            _ => Access::Needs(Scope::Read),
         };
     }
     if public_docs && (path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")) {
@@ -197,8 +201,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| req.uri().path().to_owned());
     let need = required_access(req.method(), &path, state.config.public_docs);
-    let Access::Needs(scope) = need else {
-        return next.run(req).await;
+    let scope = match need {
+        Access::Public => return next.run(req).await,
+        Access::Identify => Scope::Read,
+        Access::Needs(scope) => scope,
     };
     if !state.config.auth_enabled {
         return next.run(req).await;
@@ -215,6 +221,17 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             Ok((p, session)) => {
                 req.extensions_mut().insert(session);
                 p
+            }
+            // No credentials at all: the session probe answers "signed out".
+            Err(Denied::Missing) if need == Access::Identify => return next.run(req).await,
+            // A cookie that no longer names a session: signed out too, but metered like any
+            // other failed credential so the probe cannot be used to guess session ids.
+            Err(Denied::Invalid) if need == Access::Identify => {
+                let client = crate::throttle::ClientKey::from_extensions(req.extensions());
+                if let Err(wait) = state.auth_failures.record_failure(client) {
+                    return crate::throttle::too_many_failures(wait);
+                }
+                return next.run(req).await;
             }
             Err(Denied::Invalid) => return deny_guess(&state, &req, profile),
             Err(why) => return deny(profile, why),
@@ -274,6 +291,10 @@ mod tests {
         assert_eq!(
             required_access(&Method::DELETE, "/api/v1/session", false),
             Access::Needs(Scope::Read)
+        );
+        assert_eq!(
+            required_access(&Method::GET, "/api/v1/session", false),
+            Access::Identify
         );
     }
 }

@@ -127,13 +127,21 @@ async fn no_route_answers_without_a_valid_token() {
             assert_eq!(status, StatusCode::BAD_REQUEST, "sign-in is public");
             continue;
         }
-        for auth in [
-            None,
+        // "Who am I" answers a caller without credentials that it is not signed in, and
+        // nothing else; a wrong token is still refused.
+        let anonymous_allowed = path == "/api/v1/session" && method == Method::GET;
+        if anonymous_allowed {
+            let (status, body) = call(&app, method, path, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body, serde_json::json!({ "signed_in": false }));
+        }
+        let no_credentials = (!anonymous_allowed).then_some(None);
+        for auth in no_credentials.into_iter().chain([
             Some("Bearer lk_wrong"),
             Some("Basic dXNlcjpwYXNz"),
             Some("Bearer"),
             Some("Bearer a b"),
-        ] {
+        ]) {
             let (status, body) = call(&app, method, path, auth).await;
             let expected = if path == "/stats" {
                 StatusCode::FORBIDDEN

@@ -117,6 +117,12 @@ async fn session_cookie_csrf_and_sign_out() {
 
     let (cookie, csrf) = sign_in(&app, READ).await;
     let c = [("cookie", cookie.as_str())];
+    let (status, _, body) = send(&app, Method::GET, "/api/v1/session", &c, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["signed_in"], true);
+    assert_eq!(info["scope"], "read");
+    assert_eq!(info["csrf"], csrf.as_str());
     let (status, _, _) = send(&app, Method::GET, "/api/v1/host", &c, None).await;
     assert_eq!(status, StatusCode::OK, "the cookie authenticates reads");
     // A state-changing request by cookie needs the CSRF header, and then the scope.
@@ -139,6 +145,11 @@ async fn session_cookie_csrf_and_sign_out() {
         .contains("Max-Age=0"));
     let (status, _, _) = send(&app, Method::GET, "/api/v1/host", &c, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // "Who am I" with the dead cookie: not signed in, said without an error status (the page
+    // asks this on every load; a 401 would be a console error before anyone signs in).
+    let (status, _, body) = send(&app, Method::GET, "/api/v1/session", &c, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8_lossy(&body), r#"{"signed_in":false}"#);
 
     // A control session passes CSRF and scope (404: the container is unknown).
     let (cookie, csrf) = sign_in(&app, CONTROL).await;

@@ -198,6 +198,14 @@ impl Inner {
 }
 
 impl State {
+    /// Nothing older than this is held in any tier.
+    fn held_floor(&self) -> i64 {
+        self.avail
+            .hour_from
+            .min(self.avail.minute_from)
+            .min(self.avail.raw_from)
+    }
+
     fn intern(&mut self, key: &SeriesKey) -> u32 {
         if let Some(&id) = self.index.get(key) {
             return id;
@@ -345,9 +353,11 @@ impl Store {
         cfg.validate()?;
         let mut url = cfg.url.clone();
         let sqlite = url.starts_with("sqlite:");
+        let mut sqlite_path = String::new();
         if sqlite {
             let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
             let path = path.split('?').next().unwrap_or(path);
+            sqlite_path = path.to_string();
             if path.is_empty() || path == ":memory:" {
                 return Err(StoreError::Config(
                     "the SQLite store needs a file path".into(),
@@ -406,7 +416,10 @@ impl Store {
         {
             let _w = store.inner.writer.lock().await;
             if let Err(e) = store.init().await {
-                if sqlite || !matches!(e, StoreError::Db(ref d) if is_connectivity(d)) {
+                if sqlite {
+                    return Err(sqlite_open_error(&sqlite_path, e));
+                }
+                if !matches!(e, StoreError::Db(ref d) if is_connectivity(d)) {
                     return Err(e);
                 }
                 tracing::warn!(error = %e, "history store unreachable at start; buffering and retrying");
@@ -1029,17 +1042,24 @@ impl Store {
     ) -> Result<Vec<Point>, StoreError> {
         self.ensure_ready()?;
         let (from, to) = window(from_ms, to_ms)?;
-        let step = match step_ms {
-            Some(s) if s <= 0 => return Err(StoreError::InvalidQuery("step must be > 0".into())),
-            Some(s) => s,
-            None => plan::auto_step(to - from, 1000),
+        if step_ms.is_some_and(|s| s <= 0) {
+            return Err(StoreError::InvalidQuery("step must be > 0".into()));
+        }
+        let id = self.resolve(series)?;
+        // The limit counts the steps that can hold data: `from=0` ("all time") over a store
+        // that holds a day is a day's worth, not 56 years' worth.
+        let Some((from, to)) = self.held_span(id).and_then(|(first, last)| {
+            let (f, t) = (from.max(first), to.min(last.saturating_add(1)));
+            (f < t).then_some((f, t))
+        }) else {
+            return Ok(Vec::new());
         };
+        let step = step_ms.unwrap_or_else(|| plan::auto_step(to - from, 1000));
         if (to - from) / step > MAX_POINTS {
             return Err(StoreError::InvalidQuery(format!(
                 "window/step gives more than {MAX_POINTS} points"
             )));
         }
-        let id = self.resolve(series)?;
         let mut acc: Vec<(i64, Agg)> = Vec::new();
         self.walk(id, from, to, Some(step), |it| {
             let t = match &it {
@@ -1174,15 +1194,27 @@ impl Store {
         })
     }
 
+    /// First and last sample time of `series` that the store still holds (older samples
+    /// fall to retention); `None` when it has none.
+    pub fn extent(&self, series: &SeriesKey) -> Result<Option<(i64, i64)>, StoreError> {
+        self.ensure_ready()?;
+        let id = self.resolve(series)?;
+        Ok(self.held_span(id))
+    }
+
+    fn held_span(&self, id: u32) -> Option<(i64, i64)> {
+        let st = self.inner.st();
+        let floor = st.held_floor();
+        let m = st.registry.get(id as usize)?;
+        (m.first_ts != i64::MAX && m.last_ts != i64::MIN)
+            .then_some((m.first_ts.max(floor), m.last_ts))
+    }
+
     /// Every series known, with its first and last sample time.
     pub async fn series(&self) -> Result<Vec<SeriesInfo>, StoreError> {
         self.ensure_ready()?;
         let st = self.inner.st();
-        let floor = st
-            .avail
-            .hour_from
-            .min(st.avail.minute_from)
-            .min(st.avail.raw_from);
+        let floor = st.held_floor();
         let mut out: Vec<SeriesInfo> = st
             .registry
             .iter()
@@ -1238,6 +1270,22 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// SQLite says "unable to open database file" without the file: name it, and what to check.
+fn sqlite_open_error(path: &str, e: StoreError) -> StoreError {
+    let cause = match &e {
+        StoreError::Db(d) => d.to_string(),
+        other => other.to_string(),
+    };
+    let dir = std::path::Path::new(path)
+        .parent()
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| ".".into());
+    StoreError::Unavailable(format!(
+        "cannot open the SQLite database {path}: {cause} (is {path} a file, and {dir} writable by the user lookout runs as?)"
+    ))
 }
 
 /// Inclusive public bounds to a half-open window.

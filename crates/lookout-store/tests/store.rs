@@ -30,7 +30,8 @@ suite!(
     bad_queries,
     kill_9_during_writes,
     down_and_back,
-    open_while_down
+    open_while_down,
+    limits_count_held_data
 );
 
 fn naive(samples: &[(i64, f64)]) -> (u64, f64, f64, f64) {
@@ -314,6 +315,7 @@ async fn bad_queries(b: Backend) {
     };
     let s = env.open().await;
     s.ingest(BASE, &[(cpu(), 1.0)]);
+    s.ingest(BASE + 2 * DAY, &[(cpu(), 1.0)]);
     assert!(matches!(
         s.raw(&SeriesKey::new("nope"), 0, 1).await,
         Err(StoreError::NotFound(_))
@@ -334,6 +336,36 @@ async fn bad_queries(b: Backend) {
     let mut cfg = env.config();
     cfg.retention.raw = Duration::from_secs(60);
     assert!(matches!(Store::open(cfg).await, Err(StoreError::Config(_))));
+    s.close().await.unwrap();
+    env.cleanup().await;
+}
+
+/// `from=0` ("all time") or a fine step over a store that holds a minute is a minute's worth
+/// of points, not 56 years' worth: the limit counts the span that holds samples.
+async fn limits_count_held_data(b: Backend) {
+    let Some(env) = Env::new(b, "heldspan") else {
+        return;
+    };
+    let s = env.open().await;
+    for i in 0..60 {
+        s.ingest(BASE + i * 1000, &[(cpu(), i as f64)]);
+    }
+    assert_eq!(s.extent(&cpu()).unwrap(), Some((BASE, BASE + 59_000)));
+    let all_time = s.range(&cpu(), 0, i64::MAX / 2, Some(1000)).await.unwrap();
+    assert_eq!(all_time.len(), 60);
+    assert_eq!(all_time[0].ts_ms, BASE);
+    assert_eq!(all_time[59].avg, 59.0);
+    flush_until_ok(&s).await;
+    s.close().await.unwrap();
+    // Reopened from the database alone.
+    let s = env.open().await;
+    assert_eq!(s.extent(&cpu()).unwrap(), Some((BASE, BASE + 59_000)));
+    let fine = s.range(&cpu(), 0, i64::MAX / 2, Some(1)).await.unwrap();
+    assert_eq!(fine.len(), 60, "1 ms steps over the minute held");
+    assert_eq!(
+        s.range(&cpu(), 0, BASE - 1, Some(1)).await.unwrap().len(),
+        0
+    );
     s.close().await.unwrap();
     env.cleanup().await;
 }

@@ -9,9 +9,10 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address of the main listener.
+    /// Address of the main listener (`HOST:PORT`; `:PORT` is every IPv4 interface).
+    #[serde(deserialize_with = "crate::listen::deserialize")]
     pub listen: SocketAddr,
     /// Serve plain HTTP instead of TLS (for use behind a reverse proxy that terminates TLS).
     pub http: bool,
@@ -29,7 +30,7 @@ pub struct Config {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StoreSection {
     /// Keep history at all.
     pub enabled: bool,
@@ -101,11 +102,12 @@ impl StoreSection {
 
 /// `[concertim]`: the Concertim listener (DESIGN.md §5) and its local cloud backend.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConcertimConfig {
     /// Serve the Concertim routes (also `lookout serve --concertim`).
     pub enabled: bool,
     /// Address of the Concertim listener.
+    #[serde(deserialize_with = "crate::listen::deserialize")]
     pub listen: SocketAddr,
     /// Plain HTTP instead of TLS 1.3 on this listener.
     pub http: bool,
@@ -137,7 +139,7 @@ pub struct ConcertimConfig {
 
 /// `[concertim.openstack]`: the OpenStack backend's settings.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConcertimOpenStack {
     /// The Keystone user every team grants `admin` to.
     pub admin_user: String,
@@ -194,7 +196,7 @@ impl std::fmt::Debug for ConcertimOpenStack {
 
 /// Prices per unit-hour as decimal text (exact, up to nine decimals).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConcertimPrices {
     pub cpu_core_hour: String,
     /// Per GiB of memory in use, per hour.
@@ -262,7 +264,7 @@ impl std::fmt::Debug for ConcertimConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SmartConfig {
     /// URL of the upstream `GET /api/work`. `builtin` (the default) starts lookout's own work
     /// simulator on a loopback port, so `/api/smart` works out of the box.
@@ -313,7 +315,7 @@ impl SmartConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SamplingConfig {
     /// Milliseconds between two samples.
     pub interval_ms: u64,
@@ -324,7 +326,7 @@ pub struct SamplingConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
     /// The host's procfs (`/host/proc` when lookout runs in a container).
     pub proc_root: PathBuf,
@@ -335,7 +337,7 @@ pub struct HostConfig {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain; when unset, a self-signed certificate is generated in the data directory.
     pub cert: Option<PathBuf>,
@@ -344,7 +346,7 @@ pub struct TlsConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Require a Bearer token on every route but `/healthz`. Turn off only on purpose.
     pub enabled: bool,
@@ -353,7 +355,7 @@ pub struct AuthConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body accepted.
     pub body_bytes: usize,
@@ -367,7 +369,7 @@ pub struct LimitsConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `auto` (human on a terminal, JSON otherwise), `human` or `json`.
     pub format: String,
@@ -472,7 +474,9 @@ pub struct Overrides {
 /// Environment variables that are not configuration keys (secrets read on their own, test knobs).
 const NOT_CONFIG: &[&str] = &["token"];
 
-pub fn load(o: &Overrides) -> Result<Config, Box<figment::Error>> {
+/// The configuration, or every problem in it (unknown keys included), named as the operator
+/// wrote it and with where it came from.
+pub fn load(o: &Overrides) -> anyhow::Result<Config> {
     let file = o
         .config_file
         .clone()
@@ -486,7 +490,11 @@ pub fn load(o: &Overrides) -> Result<Config, Box<figment::Error>> {
     fig = fig.merge(
         Env::prefixed("LOOKOUT_")
             .ignore(NOT_CONFIG)
-            .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config")
+            // Keys keep the environment's case (`TEST_…`): compare without it.
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                !k.starts_with("test_") && k != "config"
+            })
             .split("__"),
     );
     if let Some(l) = o.listen {
@@ -504,7 +512,8 @@ pub fn load(o: &Overrides) -> Result<Config, Box<figment::Error>> {
     if o.concertim {
         fig = fig.merge(Serialized::default("concertim.enabled", true));
     }
-    fig.extract().map_err(Box::new)
+    fig.extract()
+        .map_err(|e| anyhow::anyhow!(crate::config_error::describe(e)))
 }
 
 #[cfg(test)]
@@ -522,7 +531,8 @@ mod tests {
             jail.set_env("LOOKOUT_SAMPLING__INTERVAL_MS", "250");
             jail.set_env("LOOKOUT_TOKEN", "not-a-config-key");
             jail.set_env("LOOKOUT_TEST_POSTGRES_URL", "postgres://x");
-            let c = load(&Overrides::default()).map_err(|e| *e)?;
+            jail.set_env("LOOKOUT_CONFIG", "lookout.toml");
+            let c = load(&Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sampling.interval_ms, 250);
             let c = load(&Overrides {
@@ -530,7 +540,7 @@ mod tests {
                 http: true,
                 ..Default::default()
             })
-            .map_err(|e| *e)?;
+            .map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 7000);
             assert!(c.http);
             Ok(())

@@ -6,12 +6,16 @@
 
 mod concertim;
 mod config;
+mod config_error;
 mod conn_limit;
+mod data_dir;
+mod listen;
 mod logging;
 mod serve;
 mod tls;
 mod work_sim;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,17 +34,22 @@ Without a subcommand, `lookout` runs `lookout serve` on embedded defaults: HTTPS
 127.0.0.1:8443 with a self-signed certificate kept in the data directory, and an admin token printed \
 once on first start.\n\n\
 Configuration: defaults < lookout.toml (or --config) < LOOKOUT_* environment (nested keys joined by \
-`__`, e.g. LOOKOUT_SAMPLING__INTERVAL_MS) < flags. LOOKOUT_TOKEN adds one static admin token."
+`__`, e.g. LOOKOUT_SAMPLING__INTERVAL_MS) < flags. LOOKOUT_TOKEN adds one static admin token.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `serve`'s flags, accepted without the subcommand since `serve` is the default.
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(clap::Args, Default, Clone)]
 struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8443]
-    #[arg(long)]
+    /// Address to listen on: IP:PORT, HOST:PORT (resolved at start) or :PORT (all IPv4
+    /// interfaces) [default: 127.0.0.1:8443]
+    #[arg(long, value_parser = listen::parse)]
     listen: Option<SocketAddr>,
     /// Serve plain HTTP instead of TLS (behind a reverse proxy only)
     #[arg(long)]
@@ -124,7 +133,7 @@ enum TokenAction {
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve_command(args),
         Command::Token {
             action,
@@ -133,10 +142,7 @@ fn main() -> ExitCode {
         } => token_command(action, data_dir, config),
         Command::WorkSim(a) => work_sim_command(a),
         Command::Openapi => match lookout_api::openapi().to_pretty_json() {
-            Ok(json) => {
-                println!("{json}");
-                Ok(())
-            }
+            Ok(json) => print_out(&format!("{json}\n")),
             Err(e) => Err(anyhow::anyhow!(e)),
         },
     };
@@ -165,6 +171,16 @@ fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(serve::run(cfg))
+}
+
+/// Writes to stdout; a reader that went away (`lookout openapi | head -1`) ends the command
+/// quietly, as it does for any Unix filter, instead of a panic.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn work_sim_command(a: WorkSimArgs) -> anyhow::Result<()> {
@@ -199,13 +215,14 @@ fn token_command(
         TokenAction::Create { name, scope } => {
             let token = file.create(&name, scope)?;
             eprintln!("created token {name:?} with scope {scope}; it is shown once, store it now:");
-            println!("{token}");
+            print_out(&format!("{token}\n"))?;
         }
         TokenAction::List => {
             let tokens = file.load()?;
             if tokens.is_empty() {
                 eprintln!("no tokens in {}", file.path().display());
             }
+            let mut listing = String::new();
             for t in tokens {
                 let created = time::OffsetDateTime::from_unix_timestamp(t.created_at)
                     .ok()
@@ -214,8 +231,9 @@ fn token_command(
                             .ok()
                     })
                     .unwrap_or_default();
-                println!("{}\t{}\t{}", t.name, t.scope, created);
+                listing.push_str(&format!("{}\t{}\t{}\n", t.name, t.scope, created));
             }
+            print_out(&listing)?;
         }
         TokenAction::Revoke { name } => {
             file.revoke(&name)?;

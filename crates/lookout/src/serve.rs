@@ -30,8 +30,12 @@ const H2_PING_EVERY: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<()> {
+    // Bound before anything else, so a port in use fails the start before any "serving"
+    // line; it listens only once everything below is ready.
+    let socket = bind(cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
     make_files_private(&cfg.data_dir);
     create_private_dir(&cfg.data_dir)?;
+    crate::data_dir::ensure_writable(&cfg.data_dir)?;
     let tokens = load_tokens(&cfg)?;
 
     let (snapshot_tx, snapshot_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
@@ -115,18 +119,19 @@ pub async fn run(cfg: Config) -> Result<()> {
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone(), stop_tx));
 
+    let listener = socket.listen(1024)?.into_std()?;
     let served = if cfg.http {
         tracing::info!(listen = %cfg.listen, "serving plain HTTP");
-        let server = bound_connections(axum_server::bind(cfg.listen).acceptor(guard));
+        let server = bound_connections(axum_server::from_tcp(listener)?.acceptor(guard));
         server.handle(handle).serve(app).await
     } else {
         let tls = crate::tls::listener_config(&cfg)?;
-        tracing::info!(listen = %cfg.listen, "serving HTTPS (TLS 1.3 only)");
-        let server = axum_server::bind_rustls(
-            cfg.listen,
+        let server = axum_server::from_tcp_rustls(
+            listener,
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
-        )
+        )?
         .map(|tls| tls.acceptor(guard));
+        tracing::info!(listen = %cfg.listen, "serving HTTPS (TLS 1.3 only)");
         bound_connections(server).handle(handle).serve(app).await
     };
     served.with_context(|| format!("listening on {}", cfg.listen))?;
@@ -140,6 +145,18 @@ pub async fn run(cfg: Config) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A socket bound to `addr` (address reuse as any server sets it), not yet listening.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// The idle timeout of every listener.

@@ -108,6 +108,27 @@ async fn check_routes(c: &reqwest::Client, lk: &Lookout) {
     )
     .await;
     assert_eq!(s, 404);
+    // `from=0` is documented as "all time": every row held, one a minute by default.
+    let (s, rows) = get(c, &lk.url("/cpu?from=0"), ADMIN_TOKEN).await;
+    assert_eq!(s, 200, "/cpu?from=0: {rows}");
+    assert!(!rows.as_array().unwrap().is_empty(), "{rows}");
+    let (s, rows) = get(c, &lk.url("/memory?from=0"), ADMIN_TOKEN).await;
+    assert_eq!(s, 200, "/memory?from=0: {rows}");
+}
+
+/// A store holding a minute answers 1-second rows over the default 7-day window: the point
+/// limit counts the data held, not the window's width (604,800 one-second steps).
+async fn fine_steps_over_a_young_store(c: &reqwest::Client, lk: &Lookout) {
+    for path in [
+        "/cpu?step=1",
+        "/storage?step=1",
+        "/api/v1/history?series=host.cpu.usage&step=1&from=0",
+    ] {
+        let (s, body) = get(c, &lk.url(path), ADMIN_TOKEN).await;
+        assert_eq!(s, 200, "{path}: {body}");
+        let rows = body.as_array().or(body["points"].as_array()).unwrap();
+        assert!(!rows.is_empty(), "{path}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +140,7 @@ async fn embedded_history_survives_kill_9() {
     let mut lk = Lookout::start(false, &env, &[]);
     let c = client();
     check_routes(&c, &lk).await;
+    fine_steps_over_a_young_store(&c, &lk).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = summary_count(&c, &lk).await;
     let _ = std::process::Command::new("kill")

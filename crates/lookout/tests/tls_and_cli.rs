@@ -316,6 +316,11 @@ async fn revoking_a_token_ends_its_dashboard_sessions() {
         .arg(lk.data_dir.path())
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let c = client();
     // The running server picks the new token up within seconds.
@@ -333,7 +338,7 @@ async fn revoking_a_token_ends_its_dashboard_sessions() {
         Some(set.split(';').next()?.to_string())
     })
     .await
-    .expect("signed in");
+    .unwrap_or_else(|| panic!("not signed in; log:\n{}", lk.logs()));
     let with_cookie = |path: &str| c.get(lk.url(path)).header("cookie", cookie.clone()).send();
     assert_eq!(
         with_cookie("/api/v1/host").await.unwrap().status().as_u16(),

@@ -217,17 +217,36 @@ pub struct SignIn {
     pub token: String,
 }
 
+/// Who the caller is. Not signed in: `{"signed_in": false}` and nothing else.
 #[derive(Serialize, ToSchema)]
 pub struct SessionInfo {
+    pub signed_in: bool,
     /// The token's name.
-    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `read`, `control` or `admin`.
-    #[schema(value_type = String)]
-    pub scope: Scope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub scope: Option<Scope>,
     /// Send as `X-CSRF-Token` on every state-changing request made with the cookie.
-    /// Null when the request was authenticated by a Bearer token.
+    /// Absent when the request was authenticated by a Bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub csrf: Option<String>,
+    /// When the session ends (ms since the epoch); absent for a Bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+}
+
+impl SessionInfo {
+    fn signed_out() -> Self {
+        Self {
+            signed_in: false,
+            name: None,
+            scope: None,
+            csrf: None,
+            expires_at_ms: None,
+        }
+    }
 }
 
 /// Sign in: exchanges a token for a session cookie (`HttpOnly`, `Secure`, `SameSite=Strict`).
@@ -274,8 +293,9 @@ async fn sign_in(
         .into_response();
     };
     let mut resp = Json(SessionInfo {
-        name: principal.name,
-        scope: principal.scope,
+        signed_in: true,
+        name: Some(principal.name),
+        scope: Some(principal.scope),
         csrf: Some(s.csrf),
         expires_at_ms: Some(s.expires_at_ms),
     })
@@ -287,21 +307,25 @@ async fn sign_in(
 }
 
 /// Who this request is: scope, and the session's CSRF token (so a reloaded page can act).
-#[utoipa::path(get, path = "/api/v1/session", tag = "dashboard", security(("bearer" = [])),
-    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+/// Without a live session cookie (or a token) the answer is `{"signed_in": false}`, not an
+/// error: the page asks this before anyone has signed in.
+#[utoipa::path(get, path = "/api/v1/session", tag = "dashboard", security((), ("bearer" = [])),
+    responses((status = 200, body = SessionInfo, description = "Who the caller is; `signed_in: false` without a live session or token"),
+              (status = 401, body = ErrorBody, description = "An `Authorization` header was sent and its token is not valid")))]
 async fn current_session(
     principal: Option<Extension<Principal>>,
     session: Option<Extension<SessionAuth>>,
-) -> Result<Json<SessionInfo>, ApiError> {
+) -> Json<SessionInfo> {
     let Some(Extension(p)) = principal else {
-        return Err(ApiError::Unauthorized("not signed in".into()));
+        return Json(SessionInfo::signed_out());
     };
-    Ok(Json(SessionInfo {
-        name: p.name,
-        scope: p.scope,
+    Json(SessionInfo {
+        signed_in: true,
+        name: Some(p.name),
+        scope: Some(p.scope),
         csrf: session.as_ref().map(|s| s.csrf.clone()),
         expires_at_ms: session.map(|s| s.expires_at_ms),
-    }))
+    })
 }
 
 /// Sign out: revokes the session the cookie names (needs `X-CSRF-Token`). A request made

@@ -106,26 +106,39 @@ fn series_key(q: &HashMap<String, String>) -> Result<SeriesKey, ApiError> {
     SeriesKey::parse(raw).map_err(ApiError::from)
 }
 
-/// `step` in seconds (fractions allowed); by default about 500 points over the window.
-fn step_ms(q: &HashMap<String, String>, from: i64, to: i64) -> Result<i64, ApiError> {
-    let step = match q.get("step") {
-        Some(raw) => {
-            let secs: f64 = raw.trim().parse().map_err(|_| {
-                ApiError::BadRequest(format!("step must be a number of seconds, got {raw:?}"))
-            })?;
-            if !(secs.is_finite() && secs > 0.0) {
-                return Err(ApiError::BadRequest("step must be positive".into()));
-            }
-            (secs * 1000.0).round().max(1.0) as i64
-        }
-        None => ((to - from) / 500).max(1000),
+/// `step` in seconds (fractions allowed), if given.
+fn asked_step_ms(q: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = q.get("step") else {
+        return Ok(None);
     };
-    if (to - from) / step > MAX_POINTS {
+    let secs: f64 = raw.trim().parse().map_err(|_| {
+        ApiError::BadRequest(format!("step must be a number of seconds, got {raw:?}"))
+    })?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(ApiError::BadRequest("step must be positive".into()));
+    }
+    Ok(Some((secs * 1000.0).round().max(1.0) as i64))
+}
+
+/// Refuses a step that would give more than [`MAX_POINTS`] over `span_ms`.
+fn check_points(span_ms: i64, step: i64) -> Result<i64, ApiError> {
+    if span_ms / step > MAX_POINTS {
         return Err(ApiError::BadRequest(format!(
             "step too fine: at most {MAX_POINTS} points per answer, use a larger step"
         )));
     }
     Ok(step)
+}
+
+/// The part of `[from, to]` where `key` has samples: the point limit is counted there, so
+/// `from=0` ("all time") or a fine step over a store holding a minute is not refused for the
+/// years before its first sample. Zero width when it has none.
+fn held_span(store: &Store, key: &SeriesKey, from: i64, to: i64) -> Result<i64, ApiError> {
+    match store.extent(key) {
+        Ok(Some((first, last))) => Ok((to.min(last) - from.max(first)).max(0)),
+        Ok(None) | Err(StoreError::NotFound(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -159,8 +172,11 @@ async fn history(
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let key = series_key(&q)?;
     let (from, to) = window(&q, HOUR_MS, crate::time::now_unix_ms())?;
-    let step = step_ms(&q, from, to)?;
-    let points = store(&state)?.range(&key, from, to, Some(step)).await?;
+    let store = store(&state)?;
+    // By default about 500 points over the window asked for.
+    let step = asked_step_ms(&q)?.unwrap_or(((to - from) / 500).max(1000));
+    let step = check_points(held_span(store, &key, from, to)?, step)?;
+    let points = store.range(&key, from, to, Some(step)).await?;
     Ok(Json(HistoryResponse {
         series: key.to_string(),
         from_ms: from,
@@ -282,14 +298,26 @@ fn key(s: &str) -> Result<SeriesKey, ApiError> {
     SeriesKey::parse(s).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn profile_query(q: &HashMap<String, String>) -> Result<(i64, i64, i64), ApiError> {
+/// Window and step of a perf-history answer. A step asked for is refused when finer than
+/// [`MAX_POINTS`] over the data held; by default one row a minute, downsampled to a coarser
+/// step where the data held would give more rows than that (`from=0` over years).
+async fn profile_query(
+    store: &Store,
+    key: &SeriesKey,
+    q: &HashMap<String, String>,
+) -> Result<(i64, i64, i64), ApiError> {
     let (from, to) = window(q, WEEK_MS, crate::time::now_unix_ms())?;
-    let step = if q.contains_key("step") {
-        step_ms(q, from, to)?
-    } else {
-        PROFILE_STEP_MS
+    let span = held_span(store, key, from, to)?;
+    let step = match asked_step_ms(q)? {
+        Some(step) => check_points(span, step)?,
+        None => profile_step(span),
     };
     Ok((from, to, step))
+}
+
+/// One row a minute, or the smallest coarser "nice" step that fits [`MAX_POINTS`] rows.
+fn profile_step(span_ms: i64) -> i64 {
+    PROFILE_STEP_MS.max(lookout_store::plan::auto_step(span_ms, MAX_POINTS))
 }
 
 /// Empty when the series has never been written (fresh install), not an error.
@@ -327,14 +355,15 @@ pub struct SpaceRow {
 #[utoipa::path(get, path = "/cpu", tag = "perf-history", security(("bearer" = [])),
     params(("from" = Option<String>, Query, description = "RFC 3339 or epoch seconds; default: now − 7 days; 0 = all time"),
            ("to" = Option<String>, Query, description = "default: now"),
-           ("step" = Option<f64>, Query, description = "Seconds per row; default 60")),
+           ("step" = Option<f64>, Query, description = "Seconds per row; default 60, or coarser where the data in the window would give more than 100000 rows")),
     responses((status = 200, body = Vec<CpuRow>), (status = 400, body = ErrorBody)))]
 async fn perf_cpu(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<CpuRow>>, ApiError> {
-    let (from, to, step) = profile_query(&q)?;
-    let points = range_or_empty(store(&state)?, &key(keys::CPU_USAGE)?, from, to, step).await?;
+    let (store, cpu) = (store(&state)?, key(keys::CPU_USAGE)?);
+    let (from, to, step) = profile_query(store, &cpu, &q).await?;
+    let points = range_or_empty(store, &cpu, from, to, step).await?;
     Ok(Json(
         points
             .into_iter()
@@ -353,9 +382,9 @@ async fn space_rows(
     used: &str,
     available: &str,
 ) -> Result<Vec<SpaceRow>, ApiError> {
-    let (from, to, step) = profile_query(q)?;
-    let store = store(state)?;
-    let used = range_or_empty(store, &key(used)?, from, to, step).await?;
+    let (store, used) = (store(state)?, key(used)?);
+    let (from, to, step) = profile_query(store, &used, q).await?;
+    let used = range_or_empty(store, &used, from, to, step).await?;
     let avail: HashMap<i64, f64> = range_or_empty(store, &key(available)?, from, to, step)
         .await?
         .into_iter()
@@ -522,10 +551,25 @@ mod tests {
 
     #[test]
     fn steps_are_bounded() {
-        assert_eq!(step_ms(&q(&[]), 0, HOUR_MS).unwrap(), 7200);
-        assert_eq!(step_ms(&q(&[("step", "60")]), 0, HOUR_MS).unwrap(), 60_000);
-        assert!(step_ms(&q(&[("step", "0")]), 0, HOUR_MS).is_err());
-        assert!(step_ms(&q(&[("step", "1")]), 0, 400 * WEEK_MS).is_err());
+        assert_eq!(asked_step_ms(&q(&[])).unwrap(), None);
+        assert_eq!(asked_step_ms(&q(&[("step", "60")])).unwrap(), Some(60_000));
+        assert_eq!(asked_step_ms(&q(&[("step", "0.0001")])).unwrap(), Some(1));
+        assert!(asked_step_ms(&q(&[("step", "0")])).is_err());
+        assert!(asked_step_ms(&q(&[("step", "x")])).is_err());
+        assert_eq!(check_points(HOUR_MS, 1000).unwrap(), 1000);
+        assert!(check_points(400 * WEEK_MS, 1000).is_err());
+    }
+
+    #[test]
+    fn perf_rows_downsample_only_beyond_the_limit() {
+        assert_eq!(profile_step(0), PROFILE_STEP_MS);
+        assert_eq!(profile_step(WEEK_MS), PROFILE_STEP_MS);
+        // A year of data: 525,600 minutes, so 10-minute rows (52,560).
+        let year = 365 * 24 * HOUR_MS;
+        assert_eq!(profile_step(year), 10 * 60_000);
+        assert!(year / profile_step(year) <= MAX_POINTS);
+        let decades = 40 * year;
+        assert!(decades / profile_step(decades) <= MAX_POINTS);
     }
 
     #[test]

@@ -35,7 +35,7 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(40);
 /// Connects lazily: a daemon that is down at start, or restarts later, is picked up again
 /// on a later tick without restarting lookout.
 fn connect() -> Result<Docker, ProbeError> {
-    Docker::connect_with_defaults().map_err(|e| ProbeError::Docker(e.to_string()))
+    Docker::connect_with_defaults().map_err(engine_error)
 }
 
 /// Lowers the client's API version to the daemon's (this engine speaks 1.41; bollard asks
@@ -59,8 +59,65 @@ fn docker_error(e: BollardError) -> ProbeError {
             status_code: 409,
             message,
         } => ProbeError::Conflict(message),
-        other => ProbeError::Docker(other.to_string()),
+        other => engine_error(other),
     }
+}
+
+/// The engine cannot be used; a connection problem says which socket and why.
+fn engine_error(e: BollardError) -> ProbeError {
+    ProbeError::Docker(connection_problem(&e).unwrap_or_else(|| e.to_string()))
+}
+
+/// Where the engine is looked for: `DOCKER_HOST`, else bollard's default socket.
+fn endpoint() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// An error that is the engine's socket refusing us, said with the socket's path and what to
+/// do; bollard's own text is "Error in the hyper legacy client: client error (Connect)".
+fn connection_problem(e: &BollardError) -> Option<String> {
+    if let BollardError::SocketNotFoundError(path) = e {
+        return Some(no_socket(path));
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let io = loop {
+        let c = cause?;
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            break io;
+        }
+        cause = c.source();
+    };
+    let endpoint = endpoint();
+    let socket = endpoint.strip_prefix("unix://").unwrap_or(&endpoint);
+    Some(match io.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "permission denied on the Docker socket {socket}: run lookout as root or as a user in \
+             the socket's group{}, or turn container sampling off with sampling.docker = false",
+            socket_group(socket)
+        ),
+        std::io::ErrorKind::NotFound => no_socket(socket),
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("the Docker socket {socket} refused the connection: is the engine running?")
+        }
+        _ => format!("cannot reach the Docker engine at {endpoint}: {io}"),
+    })
+}
+
+fn no_socket(path: &str) -> String {
+    format!(
+        "no Docker socket at {path}: is the engine running? (DOCKER_HOST names another endpoint)"
+    )
+}
+
+/// " (gid N)" of a unix socket, or nothing when it cannot be read.
+fn socket_group(path: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| format!(" (gid {})", m.gid()))
+        .unwrap_or_default()
 }
 
 /// The latest document of one container and the figures computed from it.
