@@ -356,3 +356,79 @@ mod tests {
         assert!(serde_json::from_str::<Rule>(r#"{"name":"x","figure":"f","op":">","threshold":1,"bogus":1}"#).is_err());
     }
 }
+
+/// Expected JSON type of each field, so a wrong type is refused naming the field (serde's own
+/// message gives only a line and column).
+const FIELD_TYPES: &[(&str, &str)] = &[
+    ("name", "string"),
+    ("figure", "string"),
+    ("op", "string"),
+    ("threshold", "number"),
+    ("clear", "number"),
+    ("for", "string"),
+    ("window", "string"),
+    ("labels", "object"),
+    ("summary", "string"),
+    ("match", "object"),
+];
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+impl Rule {
+    /// Reads and validates a rule from a JSON document (an API body), naming the field at fault.
+    pub fn from_json(v: serde_json::Value) -> Result<Rule, RuleError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| RuleError::new("body", "must be a JSON object (a rule)"))?;
+        for (k, val) in obj {
+            let Some((_, want)) = FIELD_TYPES.iter().find(|(f, _)| f == k) else {
+                let known: Vec<&str> = FIELD_TYPES.iter().map(|(f, _)| *f).collect();
+                return Err(RuleError::new(k.as_str(), format!("unknown field; known: {}", known.join(", "))));
+            };
+            let optional = !matches!(k.as_str(), "name" | "figure" | "op" | "threshold");
+            if json_kind(val) != *want && !(optional && val.is_null()) {
+                return Err(RuleError::new(k.as_str(), format!("must be a {want}, not a {}", json_kind(val))));
+            }
+        }
+        for required in ["name", "figure", "op", "threshold"] {
+            if !obj.contains_key(required) {
+                return Err(RuleError::new(required, "is required"));
+            }
+        }
+        let rule: Rule = serde_json::from_value(v).map_err(|e| {
+            let msg = e.to_string();
+            let field = ["labels", "match"]
+                .into_iter()
+                .find(|f| msg.contains("map") || msg.contains(f))
+                .unwrap_or("body");
+            RuleError::new(field, msg)
+        })?;
+        rule.compile()?;
+        Ok(rule)
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let e = |v: serde_json::Value| Rule::from_json(v).unwrap_err().field;
+        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":"x"})), "threshold");
+        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">"})), "threshold");
+        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":1,"bogus":2})), "bogus");
+        assert_eq!(e(serde_json::json!([1])), "body");
+        assert_eq!(e(serde_json::json!({"name":"a","figure":"nope","op":">","threshold":1})), "figure");
+        assert!(Rule::from_json(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":1,"clear":null})).is_ok());
+    }
+}

@@ -49,6 +49,8 @@ pub struct Inner {
     pub store: Option<lookout_store::Store>,
     /// Browser sessions and the live stream of the web dashboard.
     pub dashboard: crate::dashboard::Dashboard,
+    /// Alert rules, states and silences; `None` when alerting is off (alert routes answer 503).
+    pub alerts: Option<lookout_alert::AlertService>,
 }
 
 #[derive(Clone)]
@@ -80,6 +82,7 @@ impl AppState {
             smart: None,
             store: None,
             dashboard: Default::default(),
+            alerts: None,
         }))
     }
 
@@ -109,6 +112,18 @@ impl AppState {
                 .metrics
                 .add_section(Arc::new(crate::metrics::StoreSection(store.clone())));
             inner.store = Some(store);
+        }
+        self
+    }
+
+    /// Adds the alert service (its states join `/metrics` as `lookout_alerts`).
+    /// Call right after [`AppState::new`], before the state is shared.
+    pub fn with_alerts(mut self, alerts: lookout_alert::AlertService) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner
+                .metrics
+                .add_section(Arc::new(crate::routes::alerts::AlertsSection(alerts.clone())));
+            inner.alerts = Some(alerts);
         }
         self
     }
