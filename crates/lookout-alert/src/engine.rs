@@ -231,7 +231,19 @@ impl Engine {
             let from = a.state;
             out.push(end(a, from, now));
         }
+        let docker_down = snap.containers.containers().is_none();
+        let gpus_down = !snap.gpu.available;
         for RuleState { rule, series } in &mut self.rules {
+            // An engine or driver that does not answer this tick says nothing about its
+            // containers or GPUs: hold their alerts instead of resolving them all.
+            let unknown = match rule.figure.scope() {
+                crate::figure::Scope::Container => docker_down,
+                crate::figure::Scope::Gpu => gpus_down,
+                _ => false,
+            };
+            if unknown {
+                continue;
+            }
             for_each_value(rule.figure, snap, |inst, raw| {
                 if !rule.covers(&inst) {
                     return;

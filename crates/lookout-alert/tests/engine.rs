@@ -138,6 +138,16 @@ fn container_rules_cover_later_containers_by_name_and_label() {
 }
 
 #[test]
+fn docker_down_holds_container_alerts() {
+    let mut e = engine(vec![rule("Busy", "container.cpu_percent", ">", 50.0)]);
+    assert_eq!(e.evaluate(&snap(0, 0.0, vec![container("c", 99.0, "x")])).len(), 1);
+    let mut down = snap(1000, 0.0, vec![]);
+    down.containers = ContainersView::Unavailable { reason: "down".into() };
+    assert!(e.evaluate(&down).is_empty());
+    assert_eq!(e.active().len(), 1);
+}
+
+#[test]
 fn restored_firing_alert_resolves_after_restart() {
     let mut e = engine(vec![rule("CpuHigh", "host.cpu.usage_percent", ">", 90.0)]);
     let fired = e.evaluate(&snap(0, 95.0, vec![]));
