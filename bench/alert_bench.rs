@@ -9,6 +9,7 @@
 //!   100 containers (≈ 11,000 series);
 //! - `all-containers`: 1,000 container rules each covering all 100 containers (100,000 series),
 //!   the worst case.
+//!
 //! Prints mean and p99 per tick and the ratio to the 1 ms target.
 
 use std::time::Instant;
@@ -20,7 +21,10 @@ use lookout_probe::{
 
 fn snapshot(tick: u64) -> Snapshot {
     let wobble = |i: u64| ((tick * 7 + i * 13) % 100) as f64;
-    let mut host = HostSnapshot { hostname: "bench".into(), ..Default::default() };
+    let mut host = HostSnapshot {
+        hostname: "bench".into(),
+        ..Default::default()
+    };
     host.cpu.total.usage = wobble(1);
     host.memory.used_percent = wobble(2);
     host.load.one = wobble(3) / 10.0;
@@ -38,18 +42,29 @@ fn snapshot(tick: u64) -> Snapshot {
     host.network = (0..2)
         .map(|i| NetInterface {
             name: format!("eth{i}"),
-            rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0, rx_errors: 0, tx_errors: 0,
-            rx_dropped: 0, tx_dropped: 0,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            rx_packets: 0,
+            tx_packets: 0,
+            rx_errors: 0,
+            tx_errors: 0,
+            rx_dropped: 0,
+            tx_dropped: 0,
             rx_bytes_per_sec: wobble(20 + i) * 1e6,
             tx_bytes_per_sec: wobble(30 + i) * 1e6,
-            rx_packets_per_sec: 0.0, tx_packets_per_sec: 0.0,
+            rx_packets_per_sec: 0.0,
+            tx_packets_per_sec: 0.0,
         })
         .collect();
     host.disks = (0..2)
         .map(|i| DiskIo {
             name: format!("sd{i}"),
-            reads_completed: 0, writes_completed: 0, read_bytes: 0, written_bytes: 0,
-            reads_per_sec: 0.0, writes_per_sec: 0.0,
+            reads_completed: 0,
+            writes_completed: 0,
+            read_bytes: 0,
+            written_bytes: 0,
+            reads_per_sec: 0.0,
+            writes_per_sec: 0.0,
             read_bytes_per_sec: wobble(40 + i) * 1e6,
             written_bytes_per_sec: wobble(50 + i) * 1e6,
             busy_percent: wobble(60 + i),
@@ -78,16 +93,29 @@ fn snapshot(tick: u64) -> Snapshot {
 }
 
 fn rules(host_rules: usize, container_rules: usize) -> Vec<Rule> {
-    let host_figs: Vec<Figure> = Figure::ALL.iter().copied().filter(|f| matches!(f.scope(), Scope::Host | Scope::Filesystem | Scope::Interface | Scope::Disk)).collect();
-    let cont_figs: Vec<Figure> = Figure::ALL.iter().copied().filter(|f| f.scope() == Scope::Container).collect();
+    let host_figs: Vec<Figure> = Figure::ALL
+        .iter()
+        .copied()
+        .filter(|f| {
+            matches!(
+                f.scope(),
+                Scope::Host | Scope::Filesystem | Scope::Interface | Scope::Disk
+            )
+        })
+        .collect();
+    let cont_figs: Vec<Figure> = Figure::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.scope() == Scope::Container)
+        .collect();
     let mk = |i: usize, f: Figure, m: Option<serde_json::Value>| {
         let threshold = 30.0 + (i % 60) as f64;
         let mut v = serde_json::json!({
             "name": format!("r{i}"), "figure": f.name(), "op": ">", "threshold": threshold,
-            "clear": threshold - 5.0, "for": if i % 3 == 0 { "0s" } else { "5s" },
+            "clear": threshold - 5.0, "for": if i.is_multiple_of(3) { "0s" } else { "5s" },
             "labels": {"severity": "warning"}, "summary": "{{ $value }} on {{ $labels.host }}",
         });
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             v["window"] = serde_json::json!("30s");
         }
         if let Some(m) = m {
@@ -101,7 +129,11 @@ fn rules(host_rules: usize, container_rules: usize) -> Vec<Rule> {
     }
     for j in 0..container_rules {
         let i = host_rules + j;
-        out.push(mk(i, cont_figs[j % cont_figs.len()], Some(serde_json::json!({"name": "svc-*"}))));
+        out.push(mk(
+            i,
+            cont_figs[j % cont_figs.len()],
+            Some(serde_json::json!({"name": "svc-*"})),
+        ));
     }
     out
 }
@@ -132,9 +164,22 @@ fn run(label: &str, rules: Vec<Rule>, ticks: u64) {
 }
 
 fn main() {
-    let ticks: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(300);
-    println!("| mix | rules | mean ms/tick | p99 ms/tick | target 1 ms / mean | transitions/tick |");
+    let ticks: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300);
+    println!(
+        "| mix | rules | mean ms/tick | p99 ms/tick | target 1 ms / mean | transitions/tick |"
+    );
     println!("|---|---|---|---|---|---|");
-    run("mixed (900 host + 100 container rules x 100 containers)", rules(900, 100), ticks);
-    run("all-containers (1,000 rules x 100 containers)", rules(0, 1000), ticks);
+    run(
+        "mixed (900 host + 100 container rules x 100 containers)",
+        rules(900, 100),
+        ticks,
+    );
+    run(
+        "all-containers (1,000 rules x 100 containers)",
+        rules(0, 1000),
+        ticks,
+    );
 }

@@ -11,7 +11,9 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("{text:?} is not a duration: write e.g. \"30s\", \"5m\", \"1h30m\""));
+            return Err(format!(
+                "{text:?} is not a duration: write e.g. \"30s\", \"5m\", \"1h30m\""
+            ));
         }
         let n: u64 = rest[..digits]
             .parse()
@@ -24,7 +26,11 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            "" => return Err(format!("{text:?}: a unit is needed after {n} (ms, s, m, h, d)")),
+            "" => {
+                return Err(format!(
+                    "{text:?}: a unit is needed after {n} (ms, s, m, h, d)"
+                ))
+            }
             other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m, h, d)")),
         };
         rest = &rest[unit_len..];
@@ -41,7 +47,7 @@ pub fn format_duration_ms(ms: u64) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let mut s = ms / 1000;
@@ -67,7 +73,9 @@ mod tests {
         assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
         assert_eq!(parse_duration_ms(" 2h "), Ok(7_200_000));
         assert!(parse_duration_ms("30").unwrap_err().contains("unit"));
-        assert!(parse_duration_ms("5y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration_ms("5y")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration_ms("").is_err());
         assert!(parse_duration_ms("-1s").is_err());
         assert!(parse_duration_ms("99999999999999999999d").is_err());

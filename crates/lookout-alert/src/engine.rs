@@ -91,7 +91,13 @@ pub struct Engine {
     orphans: Vec<Alert>,
 }
 
-fn new_alert(rule: &CompiledRule, inst: &Instance<'_>, host: &str, value: f64, since_ms: i64) -> Alert {
+fn new_alert(
+    rule: &CompiledRule,
+    inst: &Instance<'_>,
+    host: &str,
+    value: f64,
+    since_ms: i64,
+) -> Alert {
     let mut labels = inst.labels(host);
     for (k, v) in &rule.rule.labels {
         labels.insert(k.clone(), v.clone());
@@ -273,23 +279,45 @@ impl Engine {
                     (Phase::Inactive, Phase::Inactive) => {}
                     (Phase::Inactive, Phase::Pending { since_ms }) => {
                         let a = new_alert(rule, &inst, host, value, since_ms);
-                        out.push(Transition { at_ms: now, from: AlertState::Inactive, to: AlertState::Pending, silenced: false, alert: a.clone() });
+                        out.push(Transition {
+                            at_ms: now,
+                            from: AlertState::Inactive,
+                            to: AlertState::Pending,
+                            silenced: false,
+                            alert: a.clone(),
+                        });
                         s.alert = Some(a);
                     }
-                    (from, Phase::Firing { since_ms, fired_ms }) if !matches!(from, Phase::Firing { .. }) => {
+                    (from, Phase::Firing { since_ms, fired_ms })
+                        if !matches!(from, Phase::Firing { .. }) =>
+                    {
                         let mut a = s
                             .alert
                             .take()
                             .unwrap_or_else(|| new_alert(rule, &inst, host, value, since_ms));
                         a.state = AlertState::Firing;
                         a.fired_at_ms = Some(fired_ms);
-                        let from = if from == Phase::Inactive { AlertState::Inactive } else { AlertState::Pending };
-                        out.push(Transition { at_ms: now, from, to: AlertState::Firing, silenced: false, alert: a.clone() });
+                        let from = if from == Phase::Inactive {
+                            AlertState::Inactive
+                        } else {
+                            AlertState::Pending
+                        };
+                        out.push(Transition {
+                            at_ms: now,
+                            from,
+                            to: AlertState::Firing,
+                            silenced: false,
+                            alert: a.clone(),
+                        });
                         s.alert = Some(a);
                     }
                     (from, Phase::Inactive) => {
                         if let Some(a) = s.alert.take() {
-                            let from = if matches!(from, Phase::Firing { .. }) { AlertState::Firing } else { AlertState::Pending };
+                            let from = if matches!(from, Phase::Firing { .. }) {
+                                AlertState::Firing
+                            } else {
+                                AlertState::Pending
+                            };
                             out.push(end(a, from, now));
                         }
                     }

@@ -16,10 +16,17 @@ use crate::alert::Transition;
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
-        let mut f = private_options().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -44,8 +51,7 @@ fn private_options() -> std::fs::OpenOptions {
 /// Reads a JSON document, or `T::default()` when the file does not exist yet.
 pub fn load_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T, String> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: {e}", path.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
@@ -83,7 +89,10 @@ impl History {
         if transitions.is_empty() {
             return Ok(());
         }
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if size > self.max_bytes {
             std::fs::rename(&self.path, self.previous())?;
@@ -93,14 +102,20 @@ impl History {
             serde_json::to_writer(&mut buf, t).map_err(std::io::Error::other)?;
             buf.push(b'\n');
         }
-        let mut f = private_options().append(true).create(true).open(&self.path)?;
+        let mut f = private_options()
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
         f.write_all(&buf)?;
         f.sync_data()
     }
 
     /// The newest `limit` transitions, newest first. A torn last line (crash mid-write) is skipped.
     pub fn read_newest(&self, limit: usize) -> std::io::Result<Vec<Transition>> {
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut all = Vec::new();
         for p in [self.previous(), self.path.clone()] {
             let f = match std::fs::File::open(&p) {

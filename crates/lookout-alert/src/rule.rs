@@ -140,10 +140,9 @@ impl CompiledRule {
         let Some(have) = inst.docker_labels() else {
             return false;
         };
-        m.labels.iter().all(|(k, pat)| {
-            have.get(k)
-                .is_some_and(|v| crate::glob::glob_match(pat, v))
-        })
+        m.labels
+            .iter()
+            .all(|(k, pat)| have.get(k).is_some_and(|v| crate::glob::glob_match(pat, v)))
     }
 }
 
@@ -179,7 +178,11 @@ impl Rule {
             let known: Vec<&str> = Figure::ALL.iter().map(|f| f.name()).collect();
             RuleError::new(
                 "figure",
-                format!("unknown figure {:?}; known: {}", self.figure, known.join(", ")),
+                format!(
+                    "unknown figure {:?}; known: {}",
+                    self.figure,
+                    known.join(", ")
+                ),
             )
         })?;
         let op = match self.op.trim() {
@@ -203,13 +206,19 @@ impl Rule {
             Op::Above if clear > self.threshold => {
                 return Err(RuleError::new(
                     "clear",
-                    format!("with \">\" the clear level must be at or below the threshold ({})", self.threshold),
+                    format!(
+                        "with \">\" the clear level must be at or below the threshold ({})",
+                        self.threshold
+                    ),
                 ))
             }
             Op::Below if clear < self.threshold => {
                 return Err(RuleError::new(
                     "clear",
-                    format!("with \"<\" the clear level must be at or above the threshold ({})", self.threshold),
+                    format!(
+                        "with \"<\" the clear level must be at or above the threshold ({})",
+                        self.threshold
+                    ),
                 ))
             }
             _ => {}
@@ -254,7 +263,10 @@ impl Rule {
         if let Some(m) = &self.matcher {
             if let Some(p) = &m.name {
                 if p.is_empty() || p.len() > MAX_NAME_LEN * 2 {
-                    return Err(RuleError::new("match.name", "pattern must be 1..=256 bytes"));
+                    return Err(RuleError::new(
+                        "match.name",
+                        "pattern must be 1..=256 bytes",
+                    ));
                 }
             }
             if !m.labels.is_empty() && figure.scope() != Scope::Container {
@@ -286,7 +298,10 @@ pub fn compile_all(rules: &[Rule]) -> Result<Vec<CompiledRule>, (usize, RuleErro
     for (i, r) in rules.iter().enumerate() {
         let c = r.compile().map_err(|e| (i, e))?;
         if !seen.insert(r.name.clone()) {
-            return Err((i, RuleError::new("name", format!("{:?} is used by another rule", r.name))));
+            return Err((
+                i,
+                RuleError::new("name", format!("{:?} is used by another rule", r.name)),
+            ));
         }
         out.push(c);
     }
@@ -321,19 +336,82 @@ mod tests {
     fn bad_rules_name_their_field() {
         let ok = rule("CpuHigh", "host.cpu.usage_percent", ">", 90.0);
         assert!(ok.compile().is_ok());
-        assert_eq!(field_of(&Rule { name: "bad name".into(), ..ok.clone() }), "name");
-        assert_eq!(field_of(&Rule { figure: "host.cpu".into(), ..ok.clone() }), "figure");
-        assert_eq!(field_of(&Rule { op: ">=".into(), ..ok.clone() }), "op");
-        assert_eq!(field_of(&Rule { threshold: f64::NAN, ..ok.clone() }), "threshold");
-        assert_eq!(field_of(&Rule { clear: Some(95.0), ..ok.clone() }), "clear");
-        assert_eq!(field_of(&Rule { for_: Some("10".into()), ..ok.clone() }), "for");
-        assert_eq!(field_of(&Rule { window: Some("2h".into()), ..ok.clone() }), "window");
+        assert_eq!(
+            field_of(&Rule {
+                name: "bad name".into(),
+                ..ok.clone()
+            }),
+            "name"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                figure: "host.cpu".into(),
+                ..ok.clone()
+            }),
+            "figure"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                op: ">=".into(),
+                ..ok.clone()
+            }),
+            "op"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                threshold: f64::NAN,
+                ..ok.clone()
+            }),
+            "threshold"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                clear: Some(95.0),
+                ..ok.clone()
+            }),
+            "clear"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                for_: Some("10".into()),
+                ..ok.clone()
+            }),
+            "for"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                window: Some("2h".into()),
+                ..ok.clone()
+            }),
+            "window"
+        );
         let mut labels = BTreeMap::new();
         labels.insert("alertname".into(), "x".into());
-        assert_eq!(field_of(&Rule { labels, ..ok.clone() }), "labels.alertname");
-        assert_eq!(field_of(&Rule { summary: Some("{{ $nope }}".into()), ..ok.clone() }), "summary");
-        let m = InstanceMatch { name: None, labels: [("a".to_string(), "b".to_string())].into() };
-        assert_eq!(field_of(&Rule { matcher: Some(m), ..ok.clone() }), "match.labels");
+        assert_eq!(
+            field_of(&Rule {
+                labels,
+                ..ok.clone()
+            }),
+            "labels.alertname"
+        );
+        assert_eq!(
+            field_of(&Rule {
+                summary: Some("{{ $nope }}".into()),
+                ..ok.clone()
+            }),
+            "summary"
+        );
+        let m = InstanceMatch {
+            name: None,
+            labels: [("a".to_string(), "b".to_string())].into(),
+        };
+        assert_eq!(
+            field_of(&Rule {
+                matcher: Some(m),
+                ..ok.clone()
+            }),
+            "match.labels"
+        );
     }
 
     #[test]
@@ -353,7 +431,10 @@ mod tests {
         .unwrap();
         let c = r.compile().unwrap();
         assert_eq!(c.for_ms, 5000);
-        assert!(serde_json::from_str::<Rule>(r#"{"name":"x","figure":"f","op":">","threshold":1,"bogus":1}"#).is_err());
+        assert!(serde_json::from_str::<Rule>(
+            r#"{"name":"x","figure":"f","op":">","threshold":1,"bogus":1}"#
+        )
+        .is_err());
     }
 }
 
@@ -392,11 +473,17 @@ impl Rule {
         for (k, val) in obj {
             let Some((_, want)) = FIELD_TYPES.iter().find(|(f, _)| f == k) else {
                 let known: Vec<&str> = FIELD_TYPES.iter().map(|(f, _)| *f).collect();
-                return Err(RuleError::new(k.as_str(), format!("unknown field; known: {}", known.join(", "))));
+                return Err(RuleError::new(
+                    k.as_str(),
+                    format!("unknown field; known: {}", known.join(", ")),
+                ));
             };
             let optional = !matches!(k.as_str(), "name" | "figure" | "op" | "threshold");
             if json_kind(val) != *want && !(optional && val.is_null()) {
-                return Err(RuleError::new(k.as_str(), format!("must be a {want}, not a {}", json_kind(val))));
+                return Err(RuleError::new(
+                    k.as_str(),
+                    format!("must be a {want}, not a {}", json_kind(val)),
+                ));
             }
         }
         for required in ["name", "figure", "op", "threshold"] {
@@ -424,11 +511,25 @@ mod json_tests {
     #[test]
     fn json_errors_name_the_field() {
         let e = |v: serde_json::Value| Rule::from_json(v).unwrap_err().field;
-        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":"x"})), "threshold");
-        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">"})), "threshold");
-        assert_eq!(e(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":1,"bogus":2})), "bogus");
+        assert_eq!(
+            e(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":"x"})),
+            "threshold"
+        );
+        assert_eq!(
+            e(serde_json::json!({"name":"a","figure":"host.load1","op":">"})),
+            "threshold"
+        );
+        assert_eq!(
+            e(
+                serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":1,"bogus":2})
+            ),
+            "bogus"
+        );
         assert_eq!(e(serde_json::json!([1])), "body");
-        assert_eq!(e(serde_json::json!({"name":"a","figure":"nope","op":">","threshold":1})), "figure");
+        assert_eq!(
+            e(serde_json::json!({"name":"a","figure":"nope","op":">","threshold":1})),
+            "figure"
+        );
         assert!(Rule::from_json(serde_json::json!({"name":"a","figure":"host.load1","op":">","threshold":1,"clear":null})).is_ok());
     }
 }

@@ -113,7 +113,11 @@ impl AlertService {
         engine.restore(restored);
         let silences: Vec<Silence> = load_json(&data_dir.join(SILENCES_FILE))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let base = cfg.external_url.as_deref().unwrap_or(default_url).trim_end_matches('/');
+        let base = cfg
+            .external_url
+            .as_deref()
+            .unwrap_or(default_url)
+            .trim_end_matches('/');
         Ok((
             Self(Arc::new(Shared {
                 dir: data_dir.to_owned(),
@@ -142,7 +146,11 @@ impl AlertService {
         let (mut transitions, active) = {
             let mut engine = lock(&self.0.engine);
             let t = engine.evaluate(snap);
-            let active = if t.is_empty() { None } else { Some(engine.active()) };
+            let active = if t.is_empty() {
+                None
+            } else {
+                Some(engine.active())
+            };
             (t, active)
         };
         self.0
@@ -160,7 +168,10 @@ impl AlertService {
         if let Err(e) = self.0.history.append(&transitions) {
             tracing::error!(error = %e, "alert history could not be written");
         }
-        let firing: Vec<&Alert> = active.iter().filter(|a| a.state == AlertState::Firing).collect();
+        let firing: Vec<&Alert> = active
+            .iter()
+            .filter(|a| a.state == AlertState::Firing)
+            .collect();
         if let Err(e) = save_json(&self.0.dir.join(STATE_FILE), &firing) {
             tracing::error!(error = %e, "firing alerts could not be saved");
         }
@@ -200,8 +211,14 @@ impl AlertService {
         self.0
             .config_rules
             .iter()
-            .map(|r| RuleEntry { source: RuleSource::Config, rule: r.clone() })
-            .chain(api.iter().map(|r| RuleEntry { source: RuleSource::Api, rule: r.clone() }))
+            .map(|r| RuleEntry {
+                source: RuleSource::Config,
+                rule: r.clone(),
+            })
+            .chain(api.iter().map(|r| RuleEntry {
+                source: RuleSource::Api,
+                rule: r.clone(),
+            }))
             .collect()
     }
 
@@ -214,7 +231,9 @@ impl AlertService {
         let mut next = api.clone();
         change(&mut next)?;
         if next.len() > MAX_API_RULES {
-            return Err(ServiceError::Conflict(format!("at most {MAX_API_RULES} rules")));
+            return Err(ServiceError::Conflict(format!(
+                "at most {MAX_API_RULES} rules"
+            )));
         }
         let mut all = self.0.config_rules.clone();
         all.extend(next.iter().cloned());
@@ -232,11 +251,17 @@ impl AlertService {
     pub fn create_rule(&self, rule: Rule) -> Result<(), ServiceError> {
         rule.compile()?;
         if self.is_config_rule(&rule.name) {
-            return Err(ServiceError::Conflict(format!("rule {:?} exists in the config file", rule.name)));
+            return Err(ServiceError::Conflict(format!(
+                "rule {:?} exists in the config file",
+                rule.name
+            )));
         }
         self.change_rules(|rules| {
             if rules.iter().any(|r| r.name == rule.name) {
-                return Err(ServiceError::Conflict(format!("rule {:?} exists; PUT updates it", rule.name)));
+                return Err(ServiceError::Conflict(format!(
+                    "rule {:?} exists; PUT updates it",
+                    rule.name
+                )));
             }
             rules.push(rule);
             Ok(())
@@ -246,7 +271,9 @@ impl AlertService {
     pub fn update_rule(&self, name: &str, rule: Rule) -> Result<(), ServiceError> {
         rule.compile()?;
         if self.is_config_rule(name) {
-            return Err(ServiceError::Conflict(format!("rule {name:?} comes from the config file; edit it there")));
+            return Err(ServiceError::Conflict(format!(
+                "rule {name:?} comes from the config file; edit it there"
+            )));
         }
         self.change_rules(|rules| {
             let slot = rules
@@ -260,13 +287,17 @@ impl AlertService {
 
     pub fn delete_rule(&self, name: &str) -> Result<(), ServiceError> {
         if self.is_config_rule(name) {
-            return Err(ServiceError::Conflict(format!("rule {name:?} comes from the config file; remove it there")));
+            return Err(ServiceError::Conflict(format!(
+                "rule {name:?} comes from the config file; remove it there"
+            )));
         }
         self.change_rules(|rules| {
             let before = rules.len();
             rules.retain(|r| r.name != name);
             if rules.len() == before {
-                return Err(ServiceError::NotFound(format!("no API rule named {name:?}")));
+                return Err(ServiceError::NotFound(format!(
+                    "no API rule named {name:?}"
+                )));
             }
             Ok(())
         })
@@ -278,7 +309,10 @@ impl AlertService {
         let now = now_ms();
         alerts
             .into_iter()
-            .map(|a| ActiveAlert { silenced: is_silenced(&silences, &a.labels, now), alert: a })
+            .map(|a| ActiveAlert {
+                silenced: is_silenced(&silences, &a.labels, now),
+                alert: a,
+            })
             .collect()
     }
 
@@ -296,13 +330,20 @@ impl AlertService {
     }
 
     pub fn history(&self, limit: usize) -> Result<Vec<Transition>, ServiceError> {
-        self.0.history.read_newest(limit).map_err(|e| ServiceError::Io(e.to_string()))
+        self.0
+            .history
+            .read_newest(limit)
+            .map_err(|e| ServiceError::Io(e.to_string()))
     }
 
     /// Silences not yet expired (expired ones are dropped from the file as they are seen).
     pub fn silences(&self) -> Vec<Silence> {
         let now = now_ms();
-        lock(&self.0.silences).iter().filter(|s| s.ends_at_ms > now).cloned().collect()
+        lock(&self.0.silences)
+            .iter()
+            .filter(|s| s.ends_at_ms > now)
+            .cloned()
+            .collect()
     }
 
     pub fn add_silence(&self, req: SilenceRequest) -> Result<Silence, ServiceError> {
@@ -312,7 +353,9 @@ impl AlertService {
         let mut all = lock(&self.0.silences);
         let mut next: Vec<Silence> = all.iter().filter(|x| x.ends_at_ms > now).cloned().collect();
         if next.len() >= MAX_SILENCES {
-            return Err(ServiceError::Conflict(format!("at most {MAX_SILENCES} silences")));
+            return Err(ServiceError::Conflict(format!(
+                "at most {MAX_SILENCES} silences"
+            )));
         }
         next.push(s.clone());
         save_json(&self.0.dir.join(SILENCES_FILE), &next).map_err(ServiceError::Io)?;
@@ -334,7 +377,8 @@ impl AlertService {
     /// How many alerts of each rule are in each state, every rule listed (0 when quiet):
     /// the figures of `lookout_alerts{alertname,state}`.
     pub fn state_counts(&self) -> Vec<(String, &'static str, u64)> {
-        let mut counts: std::collections::BTreeMap<(String, &'static str), u64> = Default::default();
+        let mut counts: std::collections::BTreeMap<(String, &'static str), u64> =
+            Default::default();
         for r in self.rules() {
             counts.insert((r.rule.name.clone(), "pending"), 0);
             counts.insert((r.rule.name, "firing"), 0);

@@ -50,13 +50,19 @@ impl SilenceRequest {
         }
         for (k, v) in &self.matchers {
             if k.is_empty() || k.len() > 128 || v.len() > 256 {
-                return Err(RuleError::new(format!("matchers.{k}"), "label name 1..=128 bytes, pattern at most 256"));
+                return Err(RuleError::new(
+                    format!("matchers.{k}"),
+                    "label name 1..=128 bytes, pattern at most 256",
+                ));
             }
         }
         let ms = crate::duration::parse_duration_ms(&self.duration)
             .map_err(|m| RuleError::new("duration", m))?;
         if ms == 0 || ms > MAX_SILENCE_MS {
-            return Err(RuleError::new("duration", "must be more than 0s and at most 30d"));
+            return Err(RuleError::new(
+                "duration",
+                "must be more than 0s and at most 30d",
+            ));
         }
         if self.comment.len() > crate::rule::MAX_TEMPLATE_LEN {
             return Err(RuleError::new("comment", "at most 1024 bytes"));
@@ -99,7 +105,10 @@ mod tests {
 
     fn req(m: &[(&str, &str)], d: &str) -> SilenceRequest {
         SilenceRequest {
-            matchers: m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            matchers: m
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             duration: d.into(),
             comment: String::new(),
         }
@@ -107,19 +116,39 @@ mod tests {
 
     #[test]
     fn silence_covers_matching_labels_for_its_time() {
-        let s = req(&[("alertname", "Cpu*")], "10m").into_silence("1".into(), 1_000).unwrap();
+        let s = req(&[("alertname", "Cpu*")], "10m")
+            .into_silence("1".into(), 1_000)
+            .unwrap();
         let mut l = BTreeMap::new();
         l.insert("alertname".to_string(), "CpuHigh".to_string());
-        assert!(is_silenced(&[s.clone()], &l, 2_000));
-        assert!(!is_silenced(&[s.clone()], &l, 1_000 + 600_000));
+        assert!(is_silenced(std::slice::from_ref(&s), &l, 2_000));
+        assert!(!is_silenced(std::slice::from_ref(&s), &l, 1_000 + 600_000));
         l.insert("alertname".to_string(), "Mem".to_string());
         assert!(!is_silenced(&[s], &l, 2_000));
     }
 
     #[test]
     fn bad_silences_name_the_field() {
-        assert_eq!(req(&[], "1m").into_silence("x".into(), 0).unwrap_err().field, "matchers");
-        assert_eq!(req(&[("a", "b")], "0s").into_silence("x".into(), 0).unwrap_err().field, "duration");
-        assert_eq!(req(&[("a", "b")], "31d").into_silence("x".into(), 0).unwrap_err().field, "duration");
+        assert_eq!(
+            req(&[], "1m")
+                .into_silence("x".into(), 0)
+                .unwrap_err()
+                .field,
+            "matchers"
+        );
+        assert_eq!(
+            req(&[("a", "b")], "0s")
+                .into_silence("x".into(), 0)
+                .unwrap_err()
+                .field,
+            "duration"
+        );
+        assert_eq!(
+            req(&[("a", "b")], "31d")
+                .into_silence("x".into(), 0)
+                .unwrap_err()
+                .field,
+            "duration"
+        );
     }
 }

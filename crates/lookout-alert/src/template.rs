@@ -78,7 +78,11 @@ mod tests {
         let mut l = BTreeMap::new();
         l.insert("container".to_string(), "web-1".to_string());
         assert_eq!(
-            render("CPU {{ $value }}% in {{$labels.container}}{{ $labels.none }}", 93.456, &l),
+            render(
+                "CPU {{ $value }}% in {{$labels.container}}{{ $labels.none }}",
+                93.456,
+                &l
+            ),
             "CPU 93.46% in web-1"
         );
         assert_eq!(format_value(90.0), "90");

@@ -57,7 +57,10 @@ fn pending_then_firing_then_resolved() {
     r.summary = Some("CPU {{ $value }}% on {{ $labels.host }}".into());
     let mut e = engine(vec![r]);
     assert!(e.evaluate(&snap(0, 50.0, vec![])).is_empty());
-    assert_eq!(states(&e.evaluate(&snap(1000, 95.0, vec![]))), [(AlertState::Inactive, AlertState::Pending)]);
+    assert_eq!(
+        states(&e.evaluate(&snap(1000, 95.0, vec![]))),
+        [(AlertState::Inactive, AlertState::Pending)]
+    );
     assert!(e.evaluate(&snap(2000, 96.0, vec![])).is_empty());
     let fired = e.evaluate(&snap(3000, 97.0, vec![]));
     assert_eq!(states(&fired), [(AlertState::Pending, AlertState::Firing)]);
@@ -68,7 +71,10 @@ fn pending_then_firing_then_resolved() {
     assert_eq!(a.fired_at_ms, Some(3000));
     assert_eq!(e.active().len(), 1);
     let resolved = e.evaluate(&snap(4000, 10.0, vec![]));
-    assert_eq!(states(&resolved), [(AlertState::Firing, AlertState::Resolved)]);
+    assert_eq!(
+        states(&resolved),
+        [(AlertState::Firing, AlertState::Resolved)]
+    );
     assert_eq!(resolved[0].alert.resolved_at_ms, Some(4000));
     assert!(e.active().is_empty());
 }
@@ -100,7 +106,10 @@ fn hysteresis_keeps_a_hovering_value_from_flapping() {
     }
     assert_eq!(with_n, 1, "fires once and stays firing");
     assert_eq!(without_n, 100, "without a clear level it flaps every tick");
-    assert_eq!(states(&e.evaluate(&snap(200_000, 79.0, vec![]))), [(AlertState::Firing, AlertState::Resolved)]);
+    assert_eq!(
+        states(&e.evaluate(&snap(200_000, 79.0, vec![]))),
+        [(AlertState::Firing, AlertState::Resolved)]
+    );
 }
 
 #[test]
@@ -127,9 +136,19 @@ fn container_rules_cover_later_containers_by_name_and_label() {
         labels: [("team".to_string(), "ops".to_string())].into(),
     });
     let mut e = engine(vec![r]);
-    assert!(e.evaluate(&snap(0, 0.0, vec![container("db-1", 99.0, "ops")])).is_empty());
+    assert!(e
+        .evaluate(&snap(0, 0.0, vec![container("db-1", 99.0, "ops")]))
+        .is_empty());
     // A container that appears later and matches is covered.
-    let t = e.evaluate(&snap(1000, 0.0, vec![container("db-1", 99.0, "ops"), container("web-7", 99.0, "ops"), container("web-8", 99.0, "dev")]));
+    let t = e.evaluate(&snap(
+        1000,
+        0.0,
+        vec![
+            container("db-1", 99.0, "ops"),
+            container("web-7", 99.0, "ops"),
+            container("web-8", 99.0, "dev"),
+        ],
+    ));
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].alert.labels["container"], "web-7");
     // The container goes away: its alert resolves.
@@ -140,9 +159,15 @@ fn container_rules_cover_later_containers_by_name_and_label() {
 #[test]
 fn docker_down_holds_container_alerts() {
     let mut e = engine(vec![rule("Busy", "container.cpu_percent", ">", 50.0)]);
-    assert_eq!(e.evaluate(&snap(0, 0.0, vec![container("c", 99.0, "x")])).len(), 1);
+    assert_eq!(
+        e.evaluate(&snap(0, 0.0, vec![container("c", 99.0, "x")]))
+            .len(),
+        1
+    );
     let mut down = snap(1000, 0.0, vec![]);
-    down.containers = ContainersView::Unavailable { reason: "down".into() };
+    down.containers = ContainersView::Unavailable {
+        reason: "down".into(),
+    };
     assert!(e.evaluate(&down).is_empty());
     assert_eq!(e.active().len(), 1);
 }

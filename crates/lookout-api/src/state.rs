@@ -122,7 +122,9 @@ impl AppState {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner
                 .metrics
-                .add_section(Arc::new(crate::routes::alerts::AlertsSection(alerts.clone())));
+                .add_section(Arc::new(crate::routes::alerts::AlertsSection(
+                    alerts.clone(),
+                )));
             inner.alerts = Some(alerts);
         }
         self

@@ -26,8 +26,9 @@ pub fn start(
     let own_url = format!("{scheme}://{}", cfg.listen);
     let (service, feed) = AlertService::open(&cfg.alerts, &cfg.data_dir, &own_url)
         .map_err(|e| anyhow::anyhow!("[alerts]: {e}"))?;
-    let notifier = lookout_alert::notify::Notifier::new(&cfg.alerts, &cfg.data_dir, service.clone())
-        .map_err(|e| anyhow::anyhow!("[alerts]: {e}"))?;
+    let notifier =
+        lookout_alert::notify::Notifier::new(&cfg.alerts, &cfg.data_dir, service.clone())
+            .map_err(|e| anyhow::anyhow!("[alerts]: {e}"))?;
     tracing::info!(rules = service.rules().len(), "alerting on");
     tokio::spawn(service.clone().run_evaluator(snapshots, stop.clone()));
     tokio::spawn(notifier.run(feed, stop));

@@ -34,7 +34,9 @@ impl Mailer {
             let mut b = TlsParameters::builder(cfg.smtp_host.clone());
             if let Some(path) = &cfg.ca_file {
                 let pem = std::fs::read(path).map_err(|e| bad("ca_file", &e))?;
-                b = b.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| bad("ca_file", &e))?);
+                b = b.add_root_certificate(
+                    Certificate::from_pem(&pem).map_err(|e| bad("ca_file", &e))?,
+                );
             }
             b.build_rustls().map_err(|e| bad("tls", &e))
         };
@@ -50,7 +52,11 @@ impl Mailer {
         if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
             b = b.credentials(Credentials::new(u.clone(), p.clone()));
         }
-        Ok(Self { transport: b.build(), from, to })
+        Ok(Self {
+            transport: b.build(),
+            from,
+            to,
+        })
     }
 
     pub async fn send(&self, t: &Transition) -> Result<(), String> {
@@ -59,7 +65,10 @@ impl Mailer {
         for (k, v) in &t.alert.labels {
             text.push_str(&format!("{k}: {v}\n"));
         }
-        text.push_str(&format!("\nvalue: {}\n", crate::template::format_value(t.alert.value)));
+        text.push_str(&format!(
+            "\nvalue: {}\n",
+            crate::template::format_value(t.alert.value)
+        ));
         let mut m = Message::builder().from(self.from.clone()).subject(subject);
         for to in &self.to {
             m = m.to(to.clone());
@@ -68,6 +77,10 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(text)
             .map_err(|e| e.to_string())?;
-        self.transport.send(msg).await.map(|_| ()).map_err(|e| super::chain(&e))
+        self.transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| super::chain(&e))
     }
 }

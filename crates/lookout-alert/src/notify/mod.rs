@@ -40,7 +40,7 @@ enum Target {
     Webhook(WebhookConfig),
     Alertmanager(String),
     #[cfg(feature = "email")]
-    Email(email::Mailer),
+    Email(Box<email::Mailer>),
 }
 
 struct Channel {
@@ -86,21 +86,35 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Notifier {
-    pub fn new(cfg: &AlertsConfig, data_dir: &std::path::Path, service: AlertService) -> Result<Self, String> {
+    pub fn new(
+        cfg: &AlertsConfig,
+        data_dir: &std::path::Path,
+        service: AlertService,
+    ) -> Result<Self, String> {
         let mut channels = Vec::new();
         for (i, w) in cfg.webhooks.iter().enumerate() {
-            reqwest::Url::parse(&w.url).map_err(|e| format!("[[alerts.webhooks]] #{}: url: {e}", i + 1))?;
-            channels.push(Channel { id: format!("webhook:{i}"), target: Target::Webhook(w.clone()) });
+            reqwest::Url::parse(&w.url)
+                .map_err(|e| format!("[[alerts.webhooks]] #{}: url: {e}", i + 1))?;
+            channels.push(Channel {
+                id: format!("webhook:{i}"),
+                target: Target::Webhook(w.clone()),
+            });
         }
         for (i, a) in cfg.alertmanagers.iter().enumerate() {
             let url = reqwest::Url::parse(&a.url)
                 .and_then(|u| u.join("api/v2/alerts"))
                 .map_err(|e| format!("[[alerts.alertmanagers]] #{}: url: {e}", i + 1))?;
-            channels.push(Channel { id: format!("alertmanager:{i}"), target: Target::Alertmanager(url.to_string()) });
+            channels.push(Channel {
+                id: format!("alertmanager:{i}"),
+                target: Target::Alertmanager(url.to_string()),
+            });
         }
         if let Some(e) = &cfg.email {
             #[cfg(feature = "email")]
-            channels.push(Channel { id: "email".into(), target: Target::Email(email::Mailer::new(e)?) });
+            channels.push(Channel {
+                id: "email".into(),
+                target: Target::Email(Box::new(email::Mailer::new(e)?)),
+            });
             #[cfg(not(feature = "email"))]
             {
                 let _ = e;
@@ -117,7 +131,10 @@ impl Notifier {
         // A channel removed from the config takes its waiting jobs with it.
         queue.retain(|j| channels.iter().any(|c| c.id == j.channel));
         if !queue.is_empty() {
-            tracing::info!(jobs = queue.len(), "alert notifications from before the restart will be sent");
+            tracing::info!(
+                jobs = queue.len(),
+                "alert notifications from before the restart will be sent"
+            );
         }
         Ok(Self {
             service,
@@ -143,11 +160,20 @@ impl Notifier {
         }
         let now = now_ms();
         for c in &self.channels {
-            self.queue.push(Job { channel: c.id.clone(), transition: t.clone(), attempts: 0, next_ms: now, first_ms: now });
+            self.queue.push(Job {
+                channel: c.id.clone(),
+                transition: t.clone(),
+                attempts: 0,
+                next_ms: now,
+                first_ms: now,
+            });
         }
         if self.queue.len() > MAX_QUEUE {
             let drop = self.queue.len() - MAX_QUEUE;
-            tracing::error!(dropped = drop, "alert notification queue full; oldest notifications dropped");
+            tracing::error!(
+                dropped = drop,
+                "alert notification queue full; oldest notifications dropped"
+            );
             self.queue.drain(..drop);
         }
     }
@@ -160,7 +186,11 @@ impl Notifier {
         match &channel.target {
             Target::Webhook(w) => {
                 let (bytes, content_type, headers) = body::webhook_body(w.format, t);
-                let mut req = self.client.post(&w.url).header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+                let mut req = self
+                    .client
+                    .post(&w.url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(bytes);
                 for (k, v) in headers {
                     req = req.header(k, v);
                 }
@@ -171,7 +201,12 @@ impl Notifier {
             }
             Target::Alertmanager(url) => {
                 let valid_for = 4 * self.resend.as_millis() as i64;
-                let body = serde_json::Value::Array(vec![body::alertmanager_alert(&t.alert, self.service.generator_url(), now_ms(), valid_for)]);
+                let body = serde_json::Value::Array(vec![body::alertmanager_alert(
+                    &t.alert,
+                    self.service.generator_url(),
+                    now_ms(),
+                    valid_for,
+                )]);
                 check(self.client.post(url).json(&body).send().await).await
             }
             #[cfg(feature = "email")]
@@ -181,11 +216,14 @@ impl Notifier {
 
     async fn deliver_due(&mut self) {
         let now = now_ms();
-        let due: Vec<usize> = (0..self.queue.len()).filter(|&i| self.queue[i].next_ms <= now).collect();
+        let due: Vec<usize> = (0..self.queue.len())
+            .filter(|&i| self.queue[i].next_ms <= now)
+            .collect();
         if due.is_empty() {
             return;
         }
-        let results = futures_util::future::join_all(due.iter().map(|&i| self.send(&self.queue[i]))).await;
+        let results =
+            futures_util::future::join_all(due.iter().map(|&i| self.send(&self.queue[i]))).await;
         let mut done = vec![false; self.queue.len()];
         for (&i, r) in due.iter().zip(results) {
             let job = &mut self.queue[i];
@@ -222,7 +260,10 @@ impl Notifier {
         }
         let now = now_ms();
         let valid_for = 4 * self.resend.as_millis() as i64;
-        let body: Vec<_> = firing.iter().map(|a| body::alertmanager_alert(a, self.service.generator_url(), now, valid_for)).collect();
+        let body: Vec<_> = firing
+            .iter()
+            .map(|a| body::alertmanager_alert(a, self.service.generator_url(), now, valid_for))
+            .collect();
         for c in &self.channels {
             if let Target::Alertmanager(url) = &c.target {
                 if let Err(e) = check(self.client.post(url).json(&body).send().await).await {
@@ -233,7 +274,11 @@ impl Notifier {
     }
 
     /// Delivers until `stop`; then saves what is still waiting.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Transition>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Transition>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut resend = tokio::time::interval(self.resend);
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resend.tick().await;
@@ -279,7 +324,10 @@ async fn check(r: Result<reqwest::Response, reqwest::Error>) -> Result<(), Strin
     } else {
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
-        Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()))
+        Err(format!(
+            "HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        ))
     }
 }
 

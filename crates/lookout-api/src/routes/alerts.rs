@@ -10,7 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use lookout_alert::{ActiveAlert, AlertService, Rule, RuleEntry, ServiceError, Silence, SilenceRequest, Transition};
+use lookout_alert::{
+    ActiveAlert, AlertService, Rule, RuleEntry, ServiceError, Silence, SilenceRequest, Transition,
+};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::{escape_label, family, MetricsSection};
@@ -27,10 +29,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn service(state: &AppState) -> Result<&AlertService, ApiError> {
-    state
-        .alerts
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("alerting is turned off ([alerts] enabled = false)".into()))
+    state.alerts.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("alerting is turned off ([alerts] enabled = false)".into())
+    })
 }
 
 impl From<ServiceError> for ApiError {
@@ -92,7 +93,9 @@ pub struct DeletedResponse {
     responses((status = 200, body = ActiveResponse), (status = 401, body = ErrorBody),
               (status = 503, description = "Alerting turned off", body = ErrorBody)))]
 async fn active(State(state): State<AppState>) -> Result<Json<ActiveResponse>, ApiError> {
-    Ok(Json(ActiveResponse { alerts: service(&state)?.active() }))
+    Ok(Json(ActiveResponse {
+        alerts: service(&state)?.active(),
+    }))
 }
 
 /// State changes (pending, firing, resolved, inactive), newest first, kept on disk across restarts.
@@ -108,17 +111,23 @@ async fn history(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit: must be 1..=10000".into()));
     }
-    Ok(Json(HistoryResponse { transitions: service(&state)?.history(limit)? }))
+    Ok(Json(HistoryResponse {
+        transitions: service(&state)?.history(limit)?,
+    }))
 }
 
 /// Every rule: from the config file (`source: config`, read-only here) and from this API.
 #[utoipa::path(get, path = "/api/v1/alerts/rules", tag = "alerts", security(("bearer" = [])),
     responses((status = 200, body = RulesResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_rules(State(state): State<AppState>) -> Result<Json<RulesResponse>, ApiError> {
-    Ok(Json(RulesResponse { rules: service(&state)?.rules() }))
+    Ok(Json(RulesResponse {
+        rules: service(&state)?.rules(),
+    }))
 }
 
-fn rule_from_body(body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>) -> Result<Rule, ApiError> {
+fn rule_from_body(
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Rule, ApiError> {
     let Json(v) = body?;
     Rule::from_json(v).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
@@ -152,7 +161,10 @@ async fn update_rule(
     let svc = service(&state)?;
     let rule = rule_from_body(body)?;
     if rule.name != name {
-        return Err(ApiError::BadRequest(format!("name: {:?} differs from the rule in the path ({name:?})", rule.name)));
+        return Err(ApiError::BadRequest(format!(
+            "name: {:?} differs from the rule in the path ({name:?})",
+            rule.name
+        )));
     }
     svc.update_rule(&name, rule.clone())?;
     tracing::info!(rule = %name, "alert rule updated");
@@ -164,7 +176,10 @@ async fn update_rule(
     params(("name" = String, Path, description = "Rule name")),
     responses((status = 200, body = DeletedResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, description = "A config-file rule", body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn delete_rule(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DeletedResponse>, ApiError> {
+async fn delete_rule(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeletedResponse>, ApiError> {
     service(&state)?.delete_rule(&name)?;
     tracing::info!(rule = %name, "alert rule deleted");
     Ok(Json(DeletedResponse { deleted: name }))
@@ -174,7 +189,9 @@ async fn delete_rule(State(state): State<AppState>, Path(name): Path<String>) ->
 #[utoipa::path(get, path = "/api/v1/alerts/silences", tag = "alerts", security(("bearer" = [])),
     responses((status = 200, body = SilencesResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_silences(State(state): State<AppState>) -> Result<Json<SilencesResponse>, ApiError> {
-    Ok(Json(SilencesResponse { silences: service(&state)?.silences() }))
+    Ok(Json(SilencesResponse {
+        silences: service(&state)?.silences(),
+    }))
 }
 
 /// Silences matching alerts for a time (scope `admin`): they are still evaluated and listed, but send nothing.
@@ -197,7 +214,10 @@ async fn create_silence(
     params(("id" = String, Path, description = "Silence id")),
     responses((status = 200, body = DeletedResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn delete_silence(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeletedResponse>, ApiError> {
+async fn delete_silence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedResponse>, ApiError> {
     service(&state)?.delete_silence(&id)?;
     Ok(Json(DeletedResponse { deleted: id }))
 }
@@ -208,11 +228,29 @@ pub struct AlertsSection(pub AlertService);
 impl MetricsSection for AlertsSection {
     fn encode(&self, out: &mut String) {
         use std::fmt::Write as _;
-        family(out, "lookout_alerts", "gauge", "Alerts now pending or firing, by rule and state");
+        family(
+            out,
+            "lookout_alerts",
+            "gauge",
+            "Alerts now pending or firing, by rule and state",
+        );
         for (name, st, n) in self.0.state_counts() {
-            let _ = writeln!(out, "lookout_alerts{{alertname=\"{}\",state=\"{st}\"}} {n}", escape_label(&name));
+            let _ = writeln!(
+                out,
+                "lookout_alerts{{alertname=\"{}\",state=\"{st}\"}} {n}",
+                escape_label(&name)
+            );
         }
-        family(out, "lookout_alert_evaluation_seconds", "gauge", "Time the last evaluation of every rule took");
-        let _ = writeln!(out, "lookout_alert_evaluation_seconds {}", self.0.last_eval_ns() as f64 / 1e9);
+        family(
+            out,
+            "lookout_alert_evaluation_seconds",
+            "gauge",
+            "Time the last evaluation of every rule took",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_alert_evaluation_seconds {}",
+            self.0.last_eval_ns() as f64 / 1e9
+        );
     }
 }
