@@ -2,17 +2,25 @@
 
 /// True when `text` matches `pattern` in full. Iterative with one backtrack point, so a
 /// pattern of many stars costs O(len(pattern) × len(text)) at worst, never exponential.
+/// Runs on every (rule, container) pair each tick, so ASCII (the usual case) allocates nothing.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return match_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    match_units(&p, &t, '*', '?')
+}
+
+fn match_units<T: PartialEq + Copy>(p: &[T], t: &[T], star_unit: T, any: T) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         // A star is a wildcard even where the text has a literal '*'.
-        if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == star_unit {
             star = Some((pi, ti));
             pi += 1;
-        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        } else if pi < p.len() && (p[pi] == any || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
         } else if let Some((sp, st)) = star {
@@ -23,7 +31,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == star_unit)
 }
 
 #[cfg(test)]
@@ -41,6 +49,7 @@ mod tests {
         assert!(!glob_match("a?c", "ac"));
         assert!(glob_match("*-busy-*", "lookout-busy-7"));
         assert!(!glob_match("abc", "abcd"));
+        assert!(glob_match("caf?-*", "café-1"));
     }
 
     proptest! {
