@@ -20,7 +20,8 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 W=$(mktemp -d /tmp/lookout-alerts.XXXXXX)
-LK_PORT=18480 SINK_PORT=18481 SMTP_PORT=18482 AM_PORT=19093
+BASE=${LOOKOUT_ALERTS_TEST_PORT:-28480} # override where these ports are taken
+LK_PORT=$BASE SINK_PORT=$((BASE + 1)) SMTP_PORT=$((BASE + 2)) AM_PORT=$((BASE + 3)) PROM_PORT=$((BASE + 4))
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -178,7 +179,7 @@ scrape_configs:
     authorization: {credentials: "$TOKEN"}
     static_configs: [{targets: ["127.0.0.1:$LK_PORT"]}]
 YML
-prometheus --config.file="$W/prom.yml" --storage.tsdb.path="$W/prom" --web.listen-address=127.0.0.1:19090 >"$W/prom.log" 2>&1 & PIDS+=($!)
+prometheus --config.file="$W/prom.yml" --storage.tsdb.path="$W/prom" --web.listen-address=127.0.0.1:$PROM_PORT >"$W/prom.log" 2>&1 & PIDS+=($!)
 check "config rule listed" bash -c "$(declare -f api); TOKEN=$TOKEN; api http://127.0.0.1:$LK_PORT/api/v1/alerts/rules | grep -q '\"source\":\"config\".*ContainerDown'"
 
 # ---- bad rules refused, naming the field ----
