@@ -212,8 +212,8 @@ st=$(api -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$LK_PORT/api/v
 check "silence without matchers refused (400)" test "$st" = 400
 
 # ---- a container that stops fires, its removal resolves; every channel, across a restart ----
-docker run -d --name alerttest-down-1 lookout-test/busybox:latest timeout 300 sleep 300 >/dev/null
-docker run -d --name alerttest-quiet-1 lookout-test/busybox:latest timeout 300 sleep 300 >/dev/null
+docker run -d --name alerttest-down-1 lookout-test/busybox:latest sleep 300 >/dev/null
+docker run -d --name alerttest-quiet-1 lookout-test/busybox:latest sleep 300 >/dev/null
 sleep 3 # seen running first
 T_KILL=$(date +%s.%N) # the state changes during the call, so latency is measured from its start
 docker kill alerttest-down-1 >/dev/null
