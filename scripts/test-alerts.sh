@@ -107,6 +107,7 @@ name = "ContainerDown"
 figure = "container.running"
 op = "<"
 threshold = 1
+for = "2s" # a container is briefly "created" before "running": not an outage
 labels = { severity = "page" }
 summary = "{{ \$labels.container }} is not running"
 match = { name = "alerttest-down-*" }
@@ -239,7 +240,7 @@ T_HOOK=$(sink /lookout ContainerDown firing)
 T_AM=$(sink /am ContainerDown firing)
 wait_for 60 sink /am PromContainerDown firing
 T_PROM=$(sink /am PromContainerDown firing)
-echo "detection latency, container stopped -> received (1 s sampling):"
+echo "detection latency, container stopped -> received (1 s sampling; lookout rule for = 2s, Prometheus rule for = 0s):"
 echo "  lookout webhook:                              $(lat "$T_KILL" "$T_HOOK")"
 echo "  lookout -> Alertmanager -> webhook:           $(lat "$T_KILL" "$T_AM")"
 echo "  Prometheus (15 s) -> Alertmanager -> webhook: $(lat "$T_KILL" "$T_PROM")"
