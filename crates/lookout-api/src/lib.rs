@@ -51,6 +51,7 @@ pub use state::{ApiConfig, AppState};
         (name = "smart", description = "Hedged calls to a slow, unreliable upstream"),
         (name = "history", description = "Stored history: points, summaries, series"),
         (name = "perf-history", description = "Compatibility profile of the perf-history service"),
+        (name = "alerts", description = "Threshold alerts: active, history, rules (admin to change), silences"),
         (name = "dashboard", description = "Browser sessions and the live stream of the web dashboard"),
     )
 )]
@@ -83,6 +84,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::ops::router())
         .merge(routes::smart::router())
         .merge(routes::history::router())
+        .merge(routes::alerts::router())
         .merge(dashboard::router())
         .split_for_parts()
 }

@@ -6,6 +6,7 @@
 //! Both exposition formats come from the same registries: the Prometheus text format 0.0.4
 //! by default, OpenMetrics 1.0 when the scraper asks for it ([`Format::negotiate`]).
 
+mod alerts;
 mod container;
 pub mod encode;
 mod gpu;
@@ -25,6 +26,7 @@ use prometheus_client::registry::Registry;
 
 use lookout_probe::Snapshot;
 
+pub use alerts::AlertsCollector;
 pub use process::ProcessFigures;
 pub use store::StoreCollector;
 

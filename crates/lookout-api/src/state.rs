@@ -51,6 +51,8 @@ pub struct Inner {
     pub dashboard: crate::dashboard::Dashboard,
     /// Failed authentication attempts per client address (wrong tokens get 429 past a burst).
     pub auth_failures: crate::throttle::FailureThrottle,
+    /// Alert rules, states and silences; `None` when alerting is off (alert routes answer 503).
+    pub alerts: Option<lookout_alert::AlertService>,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,7 @@ impl AppState {
             store: None,
             dashboard: Default::default(),
             auth_failures: Default::default(),
+            alerts: None,
         }))
     }
 
@@ -112,6 +115,18 @@ impl AppState {
                 .metrics
                 .register_collector(crate::metrics::StoreCollector(store.clone()));
             inner.store = Some(store);
+        }
+        self
+    }
+
+    /// Adds the alert service (its states join `/metrics` as `lookout_alerts`).
+    /// Call right after [`AppState::new`], before the state is shared.
+    pub fn with_alerts(mut self, alerts: lookout_alert::AlertService) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner
+                .metrics
+                .register_collector(crate::metrics::AlertsCollector(alerts.clone()));
+            inner.alerts = Some(alerts);
         }
         self
     }

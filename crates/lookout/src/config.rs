@@ -27,6 +27,8 @@ pub struct Config {
     pub smart: SmartConfig,
     pub concertim: ConcertimConfig,
     pub store: StoreSection,
+    /// `[alerts]`: rules and notification channels (docs/alerts.md).
+    pub alerts: lookout_alert::AlertsConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -394,6 +396,7 @@ impl Default for Config {
             smart: SmartConfig::default(),
             store: StoreSection::default(),
             concertim: ConcertimConfig::default(),
+            alerts: Default::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! graceful shutdown. Thin on purpose: what it serves lives in `lookout-api`, what it
 //! samples in `lookout-probe`.
 
+mod alerts;
 mod concertim;
 mod config;
 mod config_error;
@@ -83,6 +84,17 @@ enum Command {
         #[arg(long, global = true, env = "LOOKOUT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Alert rules: `export-rules` writes them as a Prometheus rules file
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+        /// Directory holding alert-rules.json
+        #[arg(long, global = true, env = "LOOKOUT_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Configuration file with [[alerts.rules]]
+        #[arg(long, global = true, env = "LOOKOUT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Print the OpenAPI document
     Openapi,
     /// Serve a stand-in upstream `GET /api/work` (for demos, tests and benchmarks of /api/smart)
@@ -115,6 +127,16 @@ struct WorkSimArgs {
 }
 
 #[derive(Subcommand)]
+enum AlertsAction {
+    /// Write every rule (config file and API) as a Prometheus rules file (`promtool check rules`)
+    ExportRules {
+        /// Output file [default: stdout]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenAction {
     /// Create a token and print it once
     Create {
@@ -140,6 +162,17 @@ fn main() -> ExitCode {
             data_dir,
             config,
         } => token_command(action, data_dir, config),
+        Command::Alerts {
+            action: AlertsAction::ExportRules { output },
+            data_dir,
+            config,
+        } => config::load(&config::Overrides {
+            config_file: config,
+            data_dir,
+            ..Default::default()
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|cfg| alerts::export_rules(&cfg, output)),
         Command::WorkSim(a) => work_sim_command(a),
         Command::Openapi => match lookout_api::openapi().to_pretty_json() {
             Ok(json) => print_out(&format!("{json}\n")),

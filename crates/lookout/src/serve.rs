@@ -89,6 +89,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         },
         resample,
     );
+    let state = match crate::alerts::start(&cfg, state.snapshot.clone(), stop_rx.clone())? {
+        Some(alerts) => state.with_alerts(alerts),
+        None => state,
+    };
     let state = match &store {
         Some(store) => state.with_store(store.clone()),
         None => state,

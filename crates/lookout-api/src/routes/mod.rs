@@ -1,5 +1,6 @@
 //! Route groups. Each module is one API surface; handlers stay thin and read the snapshot.
 
+pub mod alerts;
 pub mod docker_stats;
 pub mod gpu;
 pub mod history;

@@ -1,0 +1,240 @@
+//! Which figure of a [`Snapshot`] a rule watches, and how to read its value for every
+//! instance (the host, each mount, interface, disk, container or GPU) without allocating.
+
+use std::collections::BTreeMap;
+
+use lookout_probe::gpu::GpuStats;
+use lookout_probe::{ContainerStats, DiskIo, Filesystem, NetInterface, Snapshot};
+
+/// What kind of thing a figure belongs to; decides the instance labels and what `match` filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Host,
+    Filesystem,
+    Interface,
+    Disk,
+    Container,
+    Gpu,
+}
+
+macro_rules! figures {
+    ($( $variant:ident = $name:literal, $scope:ident, $help:literal; )*) => {
+        /// Every figure a rule can watch.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Figure { $( $variant, )* }
+
+        impl Figure {
+            pub const ALL: &'static [Figure] = &[ $( Figure::$variant, )* ];
+            pub fn name(self) -> &'static str { match self { $( Figure::$variant => $name, )* } }
+            pub fn scope(self) -> Scope { match self { $( Figure::$variant => Scope::$scope, )* } }
+            /// One line for docs and error messages.
+            pub fn help(self) -> &'static str { match self { $( Figure::$variant => $help, )* } }
+            pub fn parse(name: &str) -> Option<Figure> {
+                match name { $( $name => Some(Figure::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+figures! {
+    HostCpuUsage = "host.cpu.usage_percent", Host, "host CPU busy %, all cores (0..100)";
+    HostCpuIowait = "host.cpu.iowait_percent", Host, "host CPU iowait %";
+    HostMemoryUsed = "host.memory.used_percent", Host, "host memory used % (total - available)";
+    HostSwapUsed = "host.swap.used_percent", Host, "host swap used % (0 without swap)";
+    HostLoad1 = "host.load1", Host, "1-minute load average";
+    HostLoad5 = "host.load5", Host, "5-minute load average";
+    HostLoad15 = "host.load15", Host, "15-minute load average";
+    FsUsed = "host.filesystem.used_percent", Filesystem, "filesystem use % per mount point (as df)";
+    NetRx = "host.network.rx_bytes_per_sec", Interface, "bytes received per second per interface";
+    NetTx = "host.network.tx_bytes_per_sec", Interface, "bytes sent per second per interface";
+    DiskRead = "host.disk.read_bytes_per_sec", Disk, "bytes read per second per block device";
+    DiskWrite = "host.disk.written_bytes_per_sec", Disk, "bytes written per second per block device";
+    DiskBusy = "host.disk.busy_percent", Disk, "share of time a block device had I/O in flight, %";
+    DockerUp = "docker.up", Host, "1 when the Docker engine answers, else 0";
+    ContainerCpu = "container.cpu_percent", Container, "container CPU % as docker stats (0..cores x 100)";
+    ContainerMemoryUsed = "container.memory_used_bytes", Container, "container memory used, bytes";
+    ContainerMemoryPercent = "container.memory_percent", Container, "container memory used, % of its limit";
+    ContainerPids = "container.pids", Container, "processes in the container";
+    ContainerRunning = "container.running", Container, "1 while the container's state is running, else 0";
+    ContainerRestarting = "container.restarting", Container, "1 while Docker is restarting the container, else 0";
+    GpuUtilization = "gpu.utilization_percent", Gpu, "GPU busy % (kernel running)";
+    GpuMemoryUsed = "gpu.memory_used_percent", Gpu, "GPU memory used %";
+    GpuTemperature = "gpu.temperature_celsius", Gpu, "GPU temperature, degrees Celsius";
+    GpuPower = "gpu.power_watts", Gpu, "GPU power draw, watts";
+}
+
+/// One instance of a figure in a snapshot.
+#[derive(Debug, Clone, Copy)]
+pub enum Instance<'a> {
+    Host(&'a str),
+    Filesystem(&'a Filesystem),
+    Interface(&'a NetInterface),
+    Disk(&'a DiskIo),
+    Container(&'a ContainerStats),
+    Gpu(&'a GpuStats),
+}
+
+impl<'a> Instance<'a> {
+    /// Tells instances of one figure apart (stable across ticks): mount point, interface,
+    /// device, container name or GPU UUID; empty for the host.
+    pub fn key(&self) -> &'a str {
+        match self {
+            Instance::Host(_) => "",
+            Instance::Filesystem(f) => &f.mount_point,
+            Instance::Interface(i) => &i.name,
+            Instance::Disk(d) => &d.name,
+            Instance::Container(c) => &c.name,
+            Instance::Gpu(g) => &g.uuid,
+        }
+    }
+
+    /// What a rule's `match.name` pattern is compared with.
+    pub fn match_name(&self) -> &'a str {
+        match self {
+            Instance::Gpu(g) => &g.name,
+            other => other.key(),
+        }
+    }
+
+    /// Docker labels (containers only).
+    pub fn docker_labels(&self) -> Option<&'a BTreeMap<String, String>> {
+        match self {
+            Instance::Container(c) => Some(&c.labels),
+            _ => None,
+        }
+    }
+
+    /// The labels an alert on this instance carries (built only when an alert changes state).
+    pub fn labels(&self, host: &str) -> BTreeMap<String, String> {
+        let mut l = BTreeMap::new();
+        l.insert("host".to_owned(), host.to_owned());
+        match self {
+            Instance::Host(_) => {}
+            Instance::Filesystem(f) => {
+                l.insert("mountpoint".into(), f.mount_point.clone());
+                l.insert("device".into(), f.device.clone());
+            }
+            Instance::Interface(i) => {
+                l.insert("interface".into(), i.name.clone());
+            }
+            Instance::Disk(d) => {
+                l.insert("device".into(), d.name.clone());
+            }
+            Instance::Container(c) => {
+                l.insert("container".into(), c.name.clone());
+                l.insert("image".into(), c.image.clone());
+            }
+            Instance::Gpu(g) => {
+                l.insert("gpu".into(), g.index.to_string());
+                l.insert("gpu_uuid".into(), g.uuid.clone());
+                l.insert("gpu_name".into(), g.name.clone());
+            }
+        }
+        l
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Calls `f` with every instance of `figure` in `s` that has a value this tick.
+pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Instance<'a>, f64)) {
+    let h = &s.host;
+    let host = Instance::Host(&h.hostname);
+    match figure {
+        Figure::HostCpuUsage => f(host, h.cpu.total.usage),
+        Figure::HostCpuIowait => f(host, h.cpu.total.iowait),
+        Figure::HostMemoryUsed => f(host, h.memory.used_percent),
+        Figure::HostSwapUsed => {
+            let m = &h.memory;
+            let pct = if m.swap_total == 0 {
+                0.0
+            } else {
+                m.swap_used as f64 / m.swap_total as f64 * 100.0
+            };
+            f(host, pct)
+        }
+        Figure::HostLoad1 => f(host, h.load.one),
+        Figure::HostLoad5 => f(host, h.load.five),
+        Figure::HostLoad15 => f(host, h.load.fifteen),
+        Figure::DockerUp => f(host, flag(s.containers.containers().is_some())),
+        Figure::FsUsed => h
+            .filesystems
+            .iter()
+            .for_each(|x| f(Instance::Filesystem(x), x.used_percent)),
+        Figure::NetRx => h
+            .network
+            .iter()
+            .for_each(|x| f(Instance::Interface(x), x.rx_bytes_per_sec)),
+        Figure::NetTx => h
+            .network
+            .iter()
+            .for_each(|x| f(Instance::Interface(x), x.tx_bytes_per_sec)),
+        Figure::DiskRead => h
+            .disks
+            .iter()
+            .for_each(|x| f(Instance::Disk(x), x.read_bytes_per_sec)),
+        Figure::DiskWrite => h
+            .disks
+            .iter()
+            .for_each(|x| f(Instance::Disk(x), x.written_bytes_per_sec)),
+        Figure::DiskBusy => h
+            .disks
+            .iter()
+            .for_each(|x| f(Instance::Disk(x), x.busy_percent)),
+        Figure::ContainerCpu
+        | Figure::ContainerMemoryUsed
+        | Figure::ContainerMemoryPercent
+        | Figure::ContainerPids
+        | Figure::ContainerRunning
+        | Figure::ContainerRestarting => {
+            for c in s.containers.containers().unwrap_or(&[]) {
+                let v = match figure {
+                    Figure::ContainerCpu => c.cpu_percent,
+                    Figure::ContainerMemoryUsed => c.memory_used_bytes.map(|b| b as f64),
+                    Figure::ContainerMemoryPercent => c.memory_percent,
+                    Figure::ContainerPids => c.pids.map(|p| p as f64),
+                    Figure::ContainerRunning => Some(flag(c.state == "running")),
+                    _ => Some(flag(c.state == "restarting")),
+                };
+                if let Some(v) = v {
+                    f(Instance::Container(c), v)
+                }
+            }
+        }
+        Figure::GpuUtilization
+        | Figure::GpuMemoryUsed
+        | Figure::GpuTemperature
+        | Figure::GpuPower => {
+            for g in &s.gpu.gpus {
+                let v = match figure {
+                    Figure::GpuUtilization => g.utilization_gpu_percent.map(f64::from),
+                    Figure::GpuMemoryUsed => g.memory.as_ref().map(|m| m.used_percent),
+                    Figure::GpuTemperature => g.temperature_celsius.map(f64::from),
+                    _ => g.power_draw_watts,
+                };
+                if let Some(v) = v {
+                    f(Instance::Gpu(g), v)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_name_parses_back() {
+        for f in Figure::ALL {
+            assert_eq!(Figure::parse(f.name()), Some(*f));
+        }
+        assert_eq!(Figure::parse("host.cpu"), None);
+    }
+}
