@@ -261,14 +261,9 @@ async fn one_token_cannot_sign_out_another() {
     for _ in 0..(lookout_api::dashboard::session::MAX_SESSIONS_PER_TOKEN * 3) {
         sign_in(&app, READ).await;
     }
-    let with_cookie = |cookie: &str| {
-        request(
-            "GET",
-            "/api/v1/session",
-            [127, 0, 0, 1],
-            &[("cookie", cookie)],
-        )
-    };
+    // A route that needs a session (the session probe answers 200 `signed_in: false`).
+    let with_cookie =
+        |cookie: &str| request("GET", "/api/v1/host", [127, 0, 0, 1], &[("cookie", cookie)]);
     let (status, _, _) = send(&app, with_cookie(&theirs)).await;
     assert_eq!(status, StatusCode::OK, "another token's session was ended");
     let (status, _, _) = send(&app, with_cookie(&first_mine)).await;

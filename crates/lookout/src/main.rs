@@ -171,7 +171,6 @@ fn main() -> ExitCode {
             data_dir,
             ..Default::default()
         })
-        .map_err(anyhow::Error::from)
         .and_then(|cfg| alerts::export_rules(&cfg, output)),
         Command::WorkSim(a) => work_sim_command(a),
         Command::Openapi => match lookout_api::openapi().to_pretty_json() {

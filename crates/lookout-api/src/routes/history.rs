@@ -172,9 +172,10 @@ async fn history(
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let key = series_key(&q)?;
     let (from, to) = window(&q, HOUR_MS, crate::time::now_unix_ms())?;
-    let store = store(&state)?;
-    // By default about 500 points over the window asked for.
+    // Bad input is a 400 whether or not history is available. By default about 500 points
+    // over the window asked for.
     let step = asked_step_ms(&q)?.unwrap_or(((to - from) / 500).max(1000));
+    let store = store(&state)?;
     let step = check_points(held_span(store, &key, from, to)?, step)?;
     let points = store.range(&key, from, to, Some(step)).await?;
     Ok(Json(HistoryResponse {
@@ -301,18 +302,21 @@ fn key(s: &str) -> Result<SeriesKey, ApiError> {
 /// Window and step of a perf-history answer. A step asked for is refused when finer than
 /// [`MAX_POINTS`] over the data held; by default one row a minute, downsampled to a coarser
 /// step where the data held would give more rows than that (`from=0` over years).
-async fn profile_query(
-    store: &Store,
+/// Bad input is a 400 whether or not history is available: the query is read before the store.
+async fn profile_query<'s>(
+    state: &'s AppState,
     key: &SeriesKey,
     q: &HashMap<String, String>,
-) -> Result<(i64, i64, i64), ApiError> {
+) -> Result<(&'s Store, i64, i64, i64), ApiError> {
     let (from, to) = window(q, WEEK_MS, crate::time::now_unix_ms())?;
+    let asked = asked_step_ms(q)?;
+    let store = store(state)?;
     let span = held_span(store, key, from, to)?;
-    let step = match asked_step_ms(q)? {
+    let step = match asked {
         Some(step) => check_points(span, step)?,
         None => profile_step(span),
     };
-    Ok((from, to, step))
+    Ok((store, from, to, step))
 }
 
 /// One row a minute, or the smallest coarser "nice" step that fits [`MAX_POINTS`] rows.
@@ -361,8 +365,8 @@ async fn perf_cpu(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<CpuRow>>, ApiError> {
-    let (store, cpu) = (store(&state)?, key(keys::CPU_USAGE)?);
-    let (from, to, step) = profile_query(store, &cpu, &q).await?;
+    let cpu = key(keys::CPU_USAGE)?;
+    let (store, from, to, step) = profile_query(&state, &cpu, &q).await?;
     let points = range_or_empty(store, &cpu, from, to, step).await?;
     Ok(Json(
         points
@@ -382,8 +386,8 @@ async fn space_rows(
     used: &str,
     available: &str,
 ) -> Result<Vec<SpaceRow>, ApiError> {
-    let (store, used) = (store(state)?, key(used)?);
-    let (from, to, step) = profile_query(store, &used, q).await?;
+    let used = key(used)?;
+    let (store, from, to, step) = profile_query(state, &used, q).await?;
     let used = range_or_empty(store, &used, from, to, step).await?;
     let avail: HashMap<i64, f64> = range_or_empty(store, &key(available)?, from, to, step)
         .await?
