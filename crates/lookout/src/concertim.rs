@@ -26,12 +26,11 @@ use crate::conn_limit::{ConnGuard, ConnPool, ListenerStats};
 /// Snapshots queued for the meter before the sampler starts dropping them (never blocking).
 const METER_QUEUE: usize = 64;
 
-/// The HS256 secret: `JWT_SECRET` from the environment, else `[concertim] jwt_secret`.
-fn jwt_secret(c: &ConcertimConfig) -> Option<String> {
-    std::env::var("JWT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| c.jwt_secret.clone().filter(|s| !s.is_empty()))
+/// The HS256 secret: `JWT_SECRET` (or the file `JWT_SECRET_FILE` names) from the
+/// environment, else `[concertim] jwt_secret`.
+fn jwt_secret(c: &ConcertimConfig) -> Result<Option<String>> {
+    Ok(crate::env_secrets::secret("JWT_SECRET")?
+        .or_else(|| c.jwt_secret.clone().filter(|s| !s.is_empty())))
 }
 
 pub fn price_list(c: &ConcertimConfig) -> Result<PriceList> {
@@ -72,8 +71,8 @@ pub async fn start(
     if !c.enabled {
         return Ok(Started::default());
     }
-    let secret = jwt_secret(c).context(
-        "the concertim listener needs a JWT secret: set JWT_SECRET or [concertim] jwt_secret",
+    let secret = jwt_secret(c)?.context(
+        "the concertim listener needs a JWT secret: set JWT_SECRET (or JWT_SECRET_FILE) or [concertim] jwt_secret",
     )?;
     if secret.len() < MIN_SECRET_BYTES {
         return Err(anyhow!(

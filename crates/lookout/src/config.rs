@@ -496,10 +496,16 @@ pub fn load(o: &Overrides) -> anyhow::Result<Config> {
             // Keys keep the environment's case (`TEST_…`): compare without it.
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
-                !k.starts_with("test_") && k != "config"
+                !k.starts_with("test_")
+                    && k != "config"
+                    && !crate::env_secrets::handled_elsewhere(&k)
             })
             .split("__"),
     );
+    // `LOOKOUT_<KEY>_FILE`: the key's value is the file's content (Docker secrets).
+    for (key, value) in crate::env_secrets::config_files(NOT_CONFIG)? {
+        fig = fig.merge(Serialized::default(&key, value));
+    }
     if let Some(l) = o.listen {
         fig = fig.merge(Serialized::default("listen", l));
     }

@@ -10,6 +10,7 @@ mod config;
 mod config_error;
 mod conn_limit;
 mod data_dir;
+mod env_secrets;
 mod listen;
 mod logging;
 mod serve;

@@ -265,7 +265,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
 
 fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
     let mut set = TokenSet::from_records(&file.load()?);
-    if let Ok(t) = std::env::var("LOOKOUT_TOKEN") {
+    if let Some(t) = crate::env_secrets::secret("LOOKOUT_TOKEN")? {
         let t = t.trim();
         if !t.is_empty() {
             // An admin token short enough to guess is worse than none.

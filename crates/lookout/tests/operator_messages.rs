@@ -472,3 +472,39 @@ fn unwritable_data_dir_and_store_name_their_path() {
         )
     );
 }
+
+/// The Docker-secrets convention: `LOOKOUT_<KEY>_FILE` and `LOOKOUT_TOKEN_FILE` stand for the
+/// file's content, and an empty `LOOKOUT_*` value counts as unset, so `docker exec` into the
+/// compose container (whose environment holds both) runs commands with the server's settings.
+#[test]
+fn file_secrets_and_empty_values_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "lk_not_a_real_token_but_long_enough_0123456789\n").unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["token", "create", "--name", "from-exec", "--scope", "read"])
+        .env("LOOKOUT_DATA_DIR", &data)
+        .env("LOOKOUT_TOKEN_FILE", &secret)
+        .env("LOOKOUT_STORE__URL_FILE", &secret)
+        .env("LOOKOUT_CONCERTIM__OPENSTACK__AUTH_URL", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["token", "list"])
+        .env("LOOKOUT_DATA_DIR", &data)
+        .env("LOOKOUT_STORE__URL_FILE", dir.path().join("nope"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("LOOKOUT_STORE__URL_FILE=") && err.contains("cannot read the file"),
+        "{err}"
+    );
+}
