@@ -175,7 +175,19 @@ print(f"{len(rules)} rules loaded; unhealthy: {bad or 'none'}")
 sys.exit(1 if bad or len(rules) < 7 else 0)
 PY
 then ok "Prometheus loaded and evaluates the shipped alerting rules"; else ko "alerting rules in Prometheus"; fi
-firing=$(curl -sf "$PROM/api/v1/alerts" | python3 -c 'import json,sys; print(" ".join(a["labels"]["alertname"] for a in json.load(sys.stdin)["data"]["alerts"]))')
-[ -z "$firing" ] && ok "no alert fires on a healthy lookout" || ko "alerts fire on a healthy lookout: $firing"
+# No alert fires on a healthy lookout. A host whose disk really is almost full (a CI machine
+# can be) gets HostFilesystemAlmostFull, and rightly: that one passes when `df` agrees.
+firing=$(curl -sf "$PROM/api/v1/alerts" | python3 -c 'import json,sys; print(" ".join(a["labels"]["alertname"] + ":" + a["labels"].get("mountpoint", "") for a in json.load(sys.stdin)["data"]["alerts"]))')
+unexpected=()
+for a in $firing; do
+  name=${a%%:*} mount=${a#*:}
+  if [ "$name" = HostFilesystemAlmostFull ] && [ -n "$mount" ] &&
+    df -P -B1 "$mount" 2>/dev/null | awk 'NR == 2 { exit !($4 / $2 < 0.05) }'; then
+    echo "note: $mount really has under 5% space left here (df agrees): HostFilesystemAlmostFull is right"
+    continue
+  fi
+  unexpected+=("$a")
+done
+[ "${#unexpected[@]}" = 0 ] && ok "no alert fires on a healthy lookout" || ko "alerts fire on a healthy lookout: ${unexpected[*]}"
 
 finish

@@ -910,9 +910,21 @@ async fn heat_rack_suspend_resume_destroy() {
 async fn statistics_quotas_limits_and_unreachable_clouds() {
     let lab = lab();
     let c = client();
+    // Two clouds that fail: nothing listens on one, the other accepts and never answers.
+    // Both are on the operator's allow-list, or lookout would refuse them before calling.
+    let closed = free_port();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let allowed = format!(
+        "[\"{}\",\"http://127.0.0.1:{closed}/v3\",\"http://127.0.0.1:{port}/v3\"]",
+        lab.auth_url
+    );
     let cm = OsLookout::start(
         &lab,
-        &[("LOOKOUT_CONCERTIM__OPENSTACK__TIMEOUT_MS", "1500")],
+        &[
+            ("LOOKOUT_CONCERTIM__OPENSTACK__TIMEOUT_MS", "1500"),
+            ("LOOKOUT_CONCERTIM__OPENSTACK__ALLOWED_AUTH_URLS", &allowed),
+        ],
     );
     let (_, abody) = admin_token(&c, &lab).await;
     let admin_project = abody["token"]["project"]["id"]
@@ -944,7 +956,6 @@ async fn statistics_quotas_limits_and_unreachable_clouds() {
     assert!(b["limits"]["compute"]["maxTotalCores"].is_i64(), "{b}");
 
     // Nothing listens: 502 at once.
-    let closed = free_port();
     let t = Instant::now();
     let (s, b) = cm.call(&c, Method::GET, "/key_pairs", json!({"cloud_env":
         {"auth_url": format!("http://127.0.0.1:{closed}/v3"), "username": "x", "password": "y", "project_name": "z"}})).await;
@@ -952,8 +963,6 @@ async fn statistics_quotas_limits_and_unreachable_clouds() {
     assert_eq!(b["success"], false);
     assert!(t.elapsed() < Duration::from_secs(5));
     // Accepts but never answers: 504 within the configured bound.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
     let t = Instant::now();
     let (s, b) = cm.call(&c, Method::GET, "/key_pairs", json!({"cloud_env":
         {"auth_url": format!("http://127.0.0.1:{port}/v3"), "username": "x", "password": "y", "project_name": "z"}})).await;

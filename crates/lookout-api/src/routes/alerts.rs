@@ -57,8 +57,10 @@ pub struct HistoryResponse {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many transitions, newest first (1..=10000, default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -98,7 +100,7 @@ async fn active(State(state): State<AppState>) -> Result<Json<ActiveResponse>, A
 }
 
 /// State changes (pending, firing, resolved, inactive), newest first, kept on disk across restarts.
-#[utoipa::path(get, path = "/api/v1/alerts/history", tag = "alerts", security(("bearer" = [])), params(HistoryQuery),
+#[utoipa::path(get, path = "/api/v1/alerts/history", operation_id = "alert_history", tag = "alerts", security(("bearer" = [])), params(HistoryQuery),
     responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 async fn history(
