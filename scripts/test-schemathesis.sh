@@ -107,7 +107,11 @@ run() { # NAME TOKEN
     --request-timeout 20 --workers 2 --seed 1 \
     --suppress-health-check all \
     >"$work/$name.out" 2>&1) || rc=$?
-  tail -n 40 "$work/$name.out"
+  if [ "$rc" -eq 0 ]; then tail -n 40 "$work/$name.out"; else
+    # The failures with their reproducing curl commands come before the summary.
+    sed -n '/^=* *FAILURES *=*$/,$p' "$work/$name.out" | head -n 200
+    grep -q FAILURES "$work/$name.out" || tail -n 80 "$work/$name.out"
+  fi
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
   else

@@ -51,7 +51,7 @@ pub struct ActiveResponse {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct HistoryResponse {
+pub struct AlertHistoryResponse {
     /// State changes, newest first.
     pub transitions: Vec<Transition>,
 }
@@ -101,18 +101,18 @@ async fn active(State(state): State<AppState>) -> Result<Json<ActiveResponse>, A
 
 /// State changes (pending, firing, resolved, inactive), newest first, kept on disk across restarts.
 #[utoipa::path(get, path = "/api/v1/alerts/history", operation_id = "alert_history", tag = "alerts", security(("bearer" = [])), params(HistoryQuery),
-    responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = AlertHistoryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<HistoryResponse>, ApiError> {
+) -> Result<Json<AlertHistoryResponse>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit: must be 1..=10000".into()));
     }
-    Ok(Json(HistoryResponse {
+    Ok(Json(AlertHistoryResponse {
         transitions: service(&state)?.history(limit)?,
     }))
 }
