@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use lookout_probe::Snapshot;
 
 use crate::alert::{fingerprint, Alert, AlertState, Transition};
-use crate::figure::{for_each_value, Instance};
+use crate::figure::{for_each_key, for_each_value, Instance, Scope};
+use crate::keys::{IdMap, KeyId, Keys};
 use crate::rule::CompiledRule;
 
 /// Where one series stands.
@@ -80,7 +81,8 @@ struct Series {
 
 struct RuleState {
     rule: CompiledRule,
-    series: HashMap<String, Series>,
+    /// Keyed by the instance's interned key (see [`Keys`]); each entry holds its id.
+    series: IdMap<Series>,
 }
 
 /// Every rule's series. Not shared: the owner wraps it in a mutex.
@@ -89,6 +91,9 @@ pub struct Engine {
     pass: u64,
     /// Alerts of rules that were removed or changed, resolved at the next pass.
     orphans: Vec<Alert>,
+    keys: Keys,
+    /// This pass's instance ids per scope, by position (reused between passes).
+    scope_ids: [Vec<KeyId>; Scope::ALL.len()],
 }
 
 fn new_alert(
@@ -158,11 +163,13 @@ impl Engine {
                 .into_iter()
                 .map(|rule| RuleState {
                     rule,
-                    series: HashMap::new(),
+                    series: IdMap::default(),
                 })
                 .collect(),
             pass: 0,
             orphans: Vec::new(),
+            keys: Keys::default(),
+            scope_ids: Default::default(),
         }
     }
 
@@ -183,9 +190,9 @@ impl Engine {
                 Some(prev) if prev.rule.rule == rule.rule => prev.series,
                 Some(prev) => {
                     self.orphan(prev);
-                    HashMap::new()
+                    IdMap::default()
                 }
-                None => HashMap::new(),
+                None => IdMap::default(),
             };
             self.rules.push(RuleState { rule, series });
         }
@@ -195,8 +202,10 @@ impl Engine {
     }
 
     fn orphan(&mut self, prev: RuleState) {
-        self.orphans
-            .extend(prev.series.into_values().filter_map(|s| s.alert));
+        for (id, s) in prev.series {
+            self.keys.release(id);
+            self.orphans.extend(s.alert);
+        }
     }
 
     /// Takes back alerts that were firing before a restart, so their resolution is not lost:
@@ -214,8 +223,13 @@ impl Engine {
                 since_ms: a.active_since_ms,
                 fired_ms: a.fired_at_ms.unwrap_or(a.active_since_ms),
             };
+            let id = self.keys.intern(&a.series, self.pass);
+            if rs.series.contains_key(&id) {
+                continue;
+            }
+            self.keys.hold(id);
             rs.series.insert(
-                a.series.clone(),
+                id,
                 Series {
                     phase,
                     window: Window::default(),
@@ -229,41 +243,62 @@ impl Engine {
     /// One pass over a snapshot; returns the state changes in rule order.
     pub fn evaluate(&mut self, snap: &Snapshot) -> Vec<Transition> {
         self.pass += 1;
-        let pass = self.pass;
+        let Engine {
+            rules,
+            pass,
+            orphans,
+            keys,
+            scope_ids,
+        } = self;
+        let pass = *pass;
         let now = snap.taken_at_ms;
         let host = snap.host.hostname.as_str();
         let mut out = Vec::new();
-        for a in self.orphans.drain(..) {
+        for a in orphans.drain(..) {
             let from = a.state;
             out.push(end(a, from, now));
         }
+        // Every instance's key, interned once for all rules.
+        for scope in Scope::ALL {
+            let ids = &mut scope_ids[scope.index()];
+            ids.clear();
+            for_each_key(scope, snap, |k| ids.push(keys.intern(k, pass)));
+        }
         let docker_down = snap.containers.containers().is_none();
         let gpus_down = !snap.gpu.available;
-        for RuleState { rule, series } in &mut self.rules {
+        for RuleState { rule, series } in rules.iter_mut() {
             // An engine or driver that does not answer this tick says nothing about its
             // containers or GPUs: hold their alerts instead of resolving them all.
-            let unknown = match rule.figure.scope() {
-                crate::figure::Scope::Container => docker_down,
-                crate::figure::Scope::Gpu => gpus_down,
+            let scope = rule.figure.scope();
+            let unknown = match scope {
+                Scope::Container => docker_down,
+                Scope::Gpu => gpus_down,
                 _ => false,
             };
             if unknown {
                 continue;
             }
-            for_each_value(rule.figure, snap, |inst, raw| {
+            let ids = &scope_ids[scope.index()];
+            for_each_value(rule.figure, snap, |inst, pos, raw| {
                 if !rule.covers(&inst) {
                     return;
                 }
-                let s = match series.get_mut(inst.key()) {
+                let Some(&id) = ids.get(pos) else {
+                    return;
+                };
+                let s = match series.get_mut(&id) {
                     Some(s) => s,
                     // Inactive series without a window keep no state: nothing to allocate.
                     None if rule.window_ms == 0 && !rule.breaches(raw) => return,
-                    None => series.entry(inst.key().to_owned()).or_insert(Series {
-                        phase: Phase::Inactive,
-                        window: Window::default(),
-                        seen: 0,
-                        alert: None,
-                    }),
+                    None => {
+                        keys.hold(id);
+                        series.entry(id).or_insert(Series {
+                            phase: Phase::Inactive,
+                            window: Window::default(),
+                            seen: 0,
+                            alert: None,
+                        })
+                    }
                 };
                 s.seen = pass;
                 let value = if rule.window_ms == 0 {
@@ -326,17 +361,21 @@ impl Engine {
                 s.phase = next;
             });
             // Instances gone (container removed, value missing) end their alerts.
-            series.retain(|_, s| {
-                if s.seen == pass {
-                    return s.alert.is_some() || rule.window_ms > 0;
+            series.retain(|&id, s| {
+                if s.seen == pass && (s.alert.is_some() || rule.window_ms > 0) {
+                    return true;
                 }
-                if let Some(a) = s.alert.take() {
-                    let from = a.state;
-                    out.push(end(a, from, now));
+                if s.seen != pass {
+                    if let Some(a) = s.alert.take() {
+                        let from = a.state;
+                        out.push(end(a, from, now));
+                    }
                 }
+                keys.release(id);
                 false
             });
         }
+        keys.sweep(pass);
         out
     }
 

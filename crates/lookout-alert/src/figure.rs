@@ -142,14 +142,55 @@ fn flag(b: bool) -> f64 {
     }
 }
 
-/// Calls `f` with every instance of `figure` in `s` that has a value this tick.
-pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Instance<'a>, f64)) {
+impl Scope {
+    /// Every scope, in the order of [`Scope::index`].
+    pub const ALL: [Scope; 6] = [
+        Scope::Host,
+        Scope::Filesystem,
+        Scope::Interface,
+        Scope::Disk,
+        Scope::Container,
+        Scope::Gpu,
+    ];
+
+    /// A dense index, for per-scope tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Calls `f` with the key of every instance of `scope` in `s`, in the order in which
+/// [`for_each_value`] numbers them.
+pub fn for_each_key<'a>(scope: Scope, s: &'a Snapshot, mut f: impl FnMut(&'a str)) {
+    let h = &s.host;
+    match scope {
+        Scope::Host => f(Instance::Host(&h.hostname).key()),
+        Scope::Filesystem => h.filesystems.iter().for_each(|x| f(&x.mount_point)),
+        Scope::Interface => h.network.iter().for_each(|x| f(&x.name)),
+        Scope::Disk => h.disks.iter().for_each(|x| f(&x.name)),
+        Scope::Container => s
+            .containers
+            .containers()
+            .unwrap_or(&[])
+            .iter()
+            .for_each(|x| f(&x.name)),
+        Scope::Gpu => s.gpu.gpus.iter().for_each(|x| f(&x.uuid)),
+    }
+}
+
+/// Calls `f` with every instance of `figure` in `s` that has a value this tick, its position
+/// among the instances of its scope (see [`for_each_key`]) and the value.
+pub fn for_each_value<'a>(
+    figure: Figure,
+    s: &'a Snapshot,
+    mut f: impl FnMut(Instance<'a>, usize, f64),
+) {
     let h = &s.host;
     let host = Instance::Host(&h.hostname);
     match figure {
-        Figure::HostCpuUsage => f(host, h.cpu.total.usage),
-        Figure::HostCpuIowait => f(host, h.cpu.total.iowait),
-        Figure::HostMemoryUsed => f(host, h.memory.used_percent),
+        Figure::HostCpuUsage => f(host, 0, h.cpu.total.usage),
+        Figure::HostCpuIowait => f(host, 0, h.cpu.total.iowait),
+        Figure::HostMemoryUsed => f(host, 0, h.memory.used_percent),
         Figure::HostSwapUsed => {
             let m = &h.memory;
             let pct = if m.swap_total == 0 {
@@ -157,43 +198,49 @@ pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Ins
             } else {
                 m.swap_used as f64 / m.swap_total as f64 * 100.0
             };
-            f(host, pct)
+            f(host, 0, pct)
         }
-        Figure::HostLoad1 => f(host, h.load.one),
-        Figure::HostLoad5 => f(host, h.load.five),
-        Figure::HostLoad15 => f(host, h.load.fifteen),
-        Figure::DockerUp => f(host, flag(s.containers.containers().is_some())),
+        Figure::HostLoad1 => f(host, 0, h.load.one),
+        Figure::HostLoad5 => f(host, 0, h.load.five),
+        Figure::HostLoad15 => f(host, 0, h.load.fifteen),
+        Figure::DockerUp => f(host, 0, flag(s.containers.containers().is_some())),
         Figure::FsUsed => h
             .filesystems
             .iter()
-            .for_each(|x| f(Instance::Filesystem(x), x.used_percent)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Filesystem(x), i, x.used_percent)),
         Figure::NetRx => h
             .network
             .iter()
-            .for_each(|x| f(Instance::Interface(x), x.rx_bytes_per_sec)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Interface(x), i, x.rx_bytes_per_sec)),
         Figure::NetTx => h
             .network
             .iter()
-            .for_each(|x| f(Instance::Interface(x), x.tx_bytes_per_sec)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Interface(x), i, x.tx_bytes_per_sec)),
         Figure::DiskRead => h
             .disks
             .iter()
-            .for_each(|x| f(Instance::Disk(x), x.read_bytes_per_sec)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Disk(x), i, x.read_bytes_per_sec)),
         Figure::DiskWrite => h
             .disks
             .iter()
-            .for_each(|x| f(Instance::Disk(x), x.written_bytes_per_sec)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Disk(x), i, x.written_bytes_per_sec)),
         Figure::DiskBusy => h
             .disks
             .iter()
-            .for_each(|x| f(Instance::Disk(x), x.busy_percent)),
+            .enumerate()
+            .for_each(|(i, x)| f(Instance::Disk(x), i, x.busy_percent)),
         Figure::ContainerCpu
         | Figure::ContainerMemoryUsed
         | Figure::ContainerMemoryPercent
         | Figure::ContainerPids
         | Figure::ContainerRunning
         | Figure::ContainerRestarting => {
-            for c in s.containers.containers().unwrap_or(&[]) {
+            for (i, c) in s.containers.containers().unwrap_or(&[]).iter().enumerate() {
                 let v = match figure {
                     Figure::ContainerCpu => c.cpu_percent,
                     Figure::ContainerMemoryUsed => c.memory_used_bytes.map(|b| b as f64),
@@ -203,7 +250,7 @@ pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Ins
                     _ => Some(flag(c.state == "restarting")),
                 };
                 if let Some(v) = v {
-                    f(Instance::Container(c), v)
+                    f(Instance::Container(c), i, v)
                 }
             }
         }
@@ -211,7 +258,7 @@ pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Ins
         | Figure::GpuMemoryUsed
         | Figure::GpuTemperature
         | Figure::GpuPower => {
-            for g in &s.gpu.gpus {
+            for (i, g) in s.gpu.gpus.iter().enumerate() {
                 let v = match figure {
                     Figure::GpuUtilization => g.utilization_gpu_percent.map(f64::from),
                     Figure::GpuMemoryUsed => g.memory.as_ref().map(|m| m.used_percent),
@@ -219,7 +266,7 @@ pub fn for_each_value<'a>(figure: Figure, s: &'a Snapshot, mut f: impl FnMut(Ins
                     _ => g.power_draw_watts,
                 };
                 if let Some(v) = v {
-                    f(Instance::Gpu(g), v)
+                    f(Instance::Gpu(g), i, v)
                 }
             }
         }

@@ -18,6 +18,7 @@ mod duration;
 mod engine;
 mod figure;
 mod glob;
+mod keys;
 mod persist;
 mod promrules;
 mod rule;
