@@ -3,6 +3,8 @@
 // lines instead of a vendored chart library).
 'use strict';
 
+import { createAlertsView } from '@alerts.js@';
+
 const $ = (s, r = document) => r.querySelector(s);
 const $$ = (s, r = document) => Array.from(r.querySelectorAll(s));
 const el = (tag, props = {}, ...kids) => {
@@ -125,10 +127,12 @@ function route() {
   const h = location.hash || '#/';
   if (h.startsWith('#/c/')) return { view: 'detail', id: decodeURIComponent(h.slice(4)) };
   if (h.startsWith('#/history')) return { view: 'history' };
+  if (h.startsWith('#/alerts')) return { view: 'alerts' };
   return { view: 'overview' };
 }
 function show(view) {
-  for (const v of ['signin', 'overview', 'history', 'detail']) $('#view-' + v).hidden = v !== view;
+  for (const v of ['signin', 'overview', 'history', 'alerts', 'detail']) $('#view-' + v).hidden = v !== view;
+  if (view !== 'alerts') alerts.close();
   $$('#nav a').forEach((a) => (a.dataset.view === view ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
 }
 function onRoute() {
@@ -136,6 +140,7 @@ function onRoute() {
   const r = route();
   show(r.view);
   if (r.view === 'history') history.open();
+  if (r.view === 'alerts') alerts.open();
   if (r.view === 'detail') detail.open(r.id);
   render();
 }
@@ -560,8 +565,10 @@ function initSignIn() {
   });
 }
 
+const alerts = createAlertsView({ api, session, $, el, confirmDialog });
+
 async function start() {
-  initSignIn(); initTable(); history.init(); detail.init();
+  initSignIn(); initTable(); history.init(); detail.init(); alerts.init();
   window.addEventListener('hashchange', onRoute);
   // The cookie is HttpOnly, so only the server knows whether it still names a session; it
   // answers {signed_in: false} (not an error) when it does not.

@@ -54,7 +54,14 @@ struct Assets {
     by_name: HashMap<String, Asset>,
 }
 
+/// Dependencies before their dependants: `@name@` in an asset (the page, or a module's
+/// `import`) becomes the hashed path of an asset listed before it.
 const SOURCES: &[(&str, &str, &[u8])] = &[
+    (
+        "alerts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/alerts.js"),
+    ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
@@ -88,22 +95,41 @@ fn hashed_name(name: &str, data: &[u8]) -> String {
     }
 }
 
+/// `data` with every `@name@` of an earlier asset replaced by its hashed path (unchanged, and
+/// not copied, when it names none).
+fn link(data: &'static [u8], paths: &[(String, String)]) -> Bytes {
+    let text = match std::str::from_utf8(data) {
+        Ok(t) if paths.iter().any(|(p, _)| t.contains(p.as_str())) => t,
+        _ => return Bytes::from_static(data),
+    };
+    let mut out = text.to_owned();
+    for (placeholder, path) in paths {
+        out = out.replace(placeholder, path);
+    }
+    Bytes::from(out)
+}
+
 fn assets() -> &'static Assets {
     static ASSETS: OnceLock<Assets> = OnceLock::new();
     ASSETS.get_or_init(|| {
         let mut index = String::from_utf8_lossy(INDEX).into_owned();
         let mut by_name = HashMap::new();
+        let mut paths: Vec<(String, String)> = Vec::new();
         for (name, content_type, data) in SOURCES {
-            let hashed = hashed_name(name, data);
-            index = index.replace(&format!("@{name}@"), &format!("/assets/{hashed}"));
+            let data = link(data, &paths);
+            let hashed = hashed_name(name, &data);
+            paths.push((format!("@{name}@"), format!("/assets/{hashed}")));
             by_name.insert(
                 hashed,
                 Asset {
                     content_type,
-                    raw: Bytes::from_static(data),
-                    gzip: gzip(data),
+                    gzip: gzip(&data),
+                    raw: data,
                 },
             );
+        }
+        for (placeholder, path) in &paths {
+            index = index.replace(placeholder, path);
         }
         Assets {
             index: Asset {
