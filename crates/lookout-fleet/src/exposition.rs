@@ -121,7 +121,9 @@ mod tests {
         let reqs = rows.iter().find(|r| r.name == "reqs_total").unwrap();
         assert_eq!(reqs.value, 3.0);
         assert_eq!(reqs.labels[0].1, "/a,\"b\"");
-        assert!(rows.iter().any(|r| r.name == "lat_bucket" && r.value == 1.0));
+        assert!(rows
+            .iter()
+            .any(|r| r.name == "lat_bucket" && r.value == 1.0));
         assert!(rows.iter().any(|r| r.name == "lat_count" && r.value == 1.0));
     }
 }

@@ -14,3 +14,11 @@ pub mod stats;
 
 pub use config::{ExportConfig, FleetConfig, RemoteWriteConfig};
 pub use stats::PushStats;
+pub mod history;
+pub mod overview;
+pub mod promql;
+pub mod reader;
+pub mod search;
+
+pub use promql::QueryError;
+pub use reader::Fleet;

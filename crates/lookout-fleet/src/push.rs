@@ -193,7 +193,9 @@ async fn collect_forever(
             continue;
         }
         let (dropped, len) = {
-            let mut q = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut q = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (q.push_all(samples), q.len())
         };
         if dropped > 0 {
@@ -322,10 +324,7 @@ async fn post(client: &EngineClient, url: &str, body: Vec<u8>) -> Result<(), (Fa
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "snappy")
         .header("x-prometheus-remote-write-version", "0.1.0")
-        .header(
-            "user-agent",
-            concat!("lookout/", env!("CARGO_PKG_VERSION")),
-        )
+        .header("user-agent", concat!("lookout/", env!("CARGO_PKG_VERSION")))
         .body(body)
         .send()
         .await

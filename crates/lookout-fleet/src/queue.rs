@@ -89,7 +89,11 @@ impl Queue {
     /// to make room); returns how many were removed.
     pub fn commit(&mut self, batch: &Batch) -> usize {
         let mut removed = 0;
-        while self.items.front().is_some_and(|(seq, _)| *seq <= batch.last_seq) {
+        while self
+            .items
+            .front()
+            .is_some_and(|(seq, _)| *seq <= batch.last_seq)
+        {
             self.items.pop_front();
             removed += 1;
         }
