@@ -170,7 +170,8 @@ impl PromQl {
             .request(reqwest::Method::GET, url.as_str())
             .send()
             .await
-            .map_err(|e| QueryError::Down(chain(&e)))?;
+            // The engine's address stays out of answers to API clients.
+            .map_err(|e| QueryError::Down(chain(&e.without_url())))?;
         let status = resp.status();
         let body = read_bounded(resp).await?;
         if status.is_server_error() || status.as_u16() == 429 {
