@@ -125,10 +125,11 @@ function route() {
   const h = location.hash || '#/';
   if (h.startsWith('#/c/')) return { view: 'detail', id: decodeURIComponent(h.slice(4)) };
   if (h.startsWith('#/history')) return { view: 'history' };
+  if (h.startsWith('#/fleet')) return { view: 'fleet' }; // fleet.js loads it
   return { view: 'overview' };
 }
 function show(view) {
-  for (const v of ['signin', 'overview', 'history', 'detail']) $('#view-' + v).hidden = v !== view;
+  for (const v of ['signin', 'overview', 'history', 'detail', 'fleet']) $('#view-' + v).hidden = v !== view;
   $$('#nav a').forEach((a) => (a.dataset.view === view ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
 }
 function onRoute() {
