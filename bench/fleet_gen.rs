@@ -222,7 +222,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "fleet_gen URL backfill HOSTS SECONDS STEP_S | fleet_gen URL live HOSTS INTERVAL_S DURATION_S";
     let num = |i: usize| -> u64 { args.get(i).and_then(|v| v.parse().ok()).expect(usage) };
-    let (url, mode) = (args.get(1).expect(usage).clone(), args.get(2).expect(usage).clone());
+    let (url, mode) = (
+        args.get(1).expect(usage).clone(),
+        args.get(2).expect(usage).clone(),
+    );
     let (hosts, a, b) = (num(3) as usize, num(4), num(5));
     let mut p = Push {
         agent: ureq_like::Client::new(url),
