@@ -56,6 +56,13 @@ impl Fleet {
         let l = self.host_label();
         let w = self.rate_window(0.0);
         let by = |expr: String| format!("max by ({l}) ({expr})");
+        // Containers of the host's latest sample only: a removed container's last series
+        // stays within the engine's look-back for minutes. Every sample of one push (or
+        // scrape) carries the same timestamp, so "current" is "as new as the host's newest".
+        let current = format!(
+            "lookout_container_running and on ({l}, id) (timestamp(lookout_container_running) \
+             >= on ({l}) group_left () max by ({l}) (timestamp(lookout_sample_timestamp_seconds)))"
+        );
         let queries = [
             by(format!(
                 "last_over_time(lookout_sample_timestamp_seconds[{RECENT_WINDOW_S}s])"
@@ -67,8 +74,8 @@ impl Fleet {
             by("lookout_host_memory_used_bytes".into()),
             by("lookout_host_memory_total_bytes".into()),
             by("100 * lookout_host_filesystem_used_bytes / (lookout_host_filesystem_size_bytes > 0)".into()),
-            format!("sum by ({l}) (lookout_container_running)"),
-            format!("count by ({l}) (lookout_container_running)"),
+            format!("sum by ({l}) ({current})"),
+            format!("count by ({l}) ({current})"),
             format!("sum by ({l}) (lookout_alerts{{state=\"firing\"}})"),
         ];
         let forget = self.cfg.forget_after_s as f64;
