@@ -15,8 +15,12 @@ const MODES: [&str; 8] = [
     "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
 ];
 
-fn series(host: usize) -> Vec<(Vec<(&'static str, String)>, fn(usize, f64, usize) -> f64)> {
-    let mut out: Vec<(Vec<(&'static str, String)>, fn(usize, f64, usize) -> f64)> = Vec::new();
+/// A series' value from (host, unix seconds, series index).
+type Value = fn(usize, f64, usize) -> f64;
+type Series = (Vec<(&'static str, String)>, Value);
+
+fn series(host: usize) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
     let base = |name: &str| vec![("__name__", name.to_owned())];
     for cpu in 0..4 {
         for (m, mode) in MODES.iter().enumerate() {
