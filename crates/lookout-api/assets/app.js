@@ -128,10 +128,11 @@ function route() {
   if (h.startsWith('#/c/')) return { view: 'detail', id: decodeURIComponent(h.slice(4)) };
   if (h.startsWith('#/history')) return { view: 'history' };
   if (h.startsWith('#/alerts')) return { view: 'alerts' };
+  if (h.startsWith('#/fleet')) return { view: 'fleet' }; // fleet.js loads it
   return { view: 'overview' };
 }
 function show(view) {
-  for (const v of ['signin', 'overview', 'history', 'alerts', 'detail']) $('#view-' + v).hidden = v !== view;
+  for (const v of ['signin', 'overview', 'history', 'alerts', 'detail', 'fleet']) $('#view-' + v).hidden = v !== view;
   if (view !== 'alerts') alerts.close();
   $$('#nav a').forEach((a) => (a.dataset.view === view ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
 }

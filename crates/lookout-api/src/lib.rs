@@ -53,6 +53,7 @@ pub use state::{ApiConfig, AppState};
         (name = "perf-history", description = "Compatibility profile of the perf-history service"),
         (name = "alerts", description = "Threshold alerts: active, history, rules (admin to change), silences"),
         (name = "dashboard", description = "Browser sessions and the live stream of the web dashboard"),
+        (name = "fleet", description = "Every host's figures, read from a PromQL engine that the hosts push to ([fleet] query_url)"),
     )
 )]
 struct ApiDoc;
@@ -85,6 +86,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::smart::router())
         .merge(routes::history::router())
         .merge(routes::alerts::router())
+        .merge(routes::fleet::router())
         .merge(dashboard::router())
         .split_for_parts()
 }

@@ -29,6 +29,7 @@ const MAY_BE_UNAVAILABLE: &[&str] = &[
     "history",
     "perf-history",
     "smart",
+    "fleet",
 ];
 
 /// Parameters whose parsers answer 400 for a value outside their constraints.
@@ -57,6 +58,8 @@ fn constraints(name: &str, config: &ApiConfig) -> Option<Value> {
         }
         "id" => json!({"type": "string", "minLength": 1, "pattern": "^[^/]+$"}),
         "api_key" => json!({"type": "string", "minLength": 1}),
+        // A fleet host label value (lookout-fleet's MAX_HOST_BYTES).
+        "host" => json!({"type": "string", "minLength": 1, "maxLength": 256}),
         _ => return None,
     })
 }
@@ -84,7 +87,7 @@ fn default_description(status: &str) -> &'static str {
         "413" => "Body larger than limits.body_bytes",
         "429" => "Too many attempts; retry later",
         "502" => "The upstream failed",
-        "503" => "Not ready: no sample yet, or the Docker engine, history store or upstream is unavailable",
+        "503" => "Not ready: no sample yet, or the Docker engine, history store, upstream or fleet engine is unavailable",
         "504" => "The request took longer than limits.request_timeout_ms",
         _ => "Answer",
     }

@@ -53,6 +53,8 @@ pub struct Inner {
     pub auth_failures: crate::throttle::FailureThrottle,
     /// Alert rules, states and silences; `None` when alerting is off (alert routes answer 503).
     pub alerts: Option<lookout_alert::AlertService>,
+    /// The fleet view's PromQL engine; `None` when `[fleet] query_url` is unset (503).
+    pub fleet: Option<lookout_fleet::Fleet>,
 }
 
 #[derive(Clone)]
@@ -86,6 +88,7 @@ impl AppState {
             dashboard: Default::default(),
             auth_failures: Default::default(),
             alerts: None,
+            fleet: None,
         }))
     }
 
@@ -127,6 +130,14 @@ impl AppState {
                 .metrics
                 .register_collector(crate::metrics::AlertsCollector(alerts.clone()));
             inner.alerts = Some(alerts);
+        }
+        self
+    }
+
+    /// Adds the fleet view's engine. Call right after [`AppState::new`], before sharing.
+    pub fn with_fleet(mut self, fleet: lookout_fleet::Fleet) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.fleet = Some(fleet);
         }
         self
     }

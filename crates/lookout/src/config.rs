@@ -29,6 +29,10 @@ pub struct Config {
     pub store: StoreSection,
     /// `[alerts]`: rules and notification channels (docs/alerts.md).
     pub alerts: lookout_alert::AlertsConfig,
+    /// `[export.remote_write]`: push to a Prometheus remote-write receiver (docs/fleet.md).
+    pub export: lookout_fleet::ExportConfig,
+    /// `[fleet]`: the hub's view of every host, read from a PromQL engine (docs/fleet.md).
+    pub fleet: lookout_fleet::FleetConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -397,6 +401,8 @@ impl Default for Config {
             store: StoreSection::default(),
             concertim: ConcertimConfig::default(),
             alerts: Default::default(),
+            export: Default::default(),
+            fleet: Default::default(),
         }
     }
 }

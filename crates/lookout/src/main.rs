@@ -11,6 +11,7 @@ mod config_error;
 mod conn_limit;
 mod data_dir;
 mod env_secrets;
+mod fleet;
 mod listen;
 mod logging;
 mod serve;

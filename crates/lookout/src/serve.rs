@@ -97,6 +97,13 @@ pub async fn run(cfg: Config) -> Result<()> {
         Some(store) => state.with_store(store.clone()),
         None => state,
     };
+    let state = match lookout_fleet::Fleet::new(&cfg.fleet).map_err(anyhow::Error::msg)? {
+        Some(fleet) => {
+            tracing::info!(host_label = %cfg.fleet.host_label, "fleet view: reading a PromQL engine");
+            state.with_fleet(fleet)
+        }
+        None => state,
+    };
     let upstream = smart_upstream(&cfg).await?;
     let state = state
         .with_smart(&upstream, cfg.smart.policy())
@@ -105,6 +112,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     if !cfg.auth.enabled {
         tracing::warn!("authentication is turned OFF by configuration: every route answers anyone");
     }
+    crate::fleet::start_push(&cfg, &state, stop_rx.clone())?;
     tokio::spawn(sweep_revoked_sessions_forever(
         state.clone(),
         stop_rx.clone(),

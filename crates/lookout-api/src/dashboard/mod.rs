@@ -68,6 +68,11 @@ const SOURCES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/app.js"),
     ),
     (
+        "fleet.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/fleet.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/app.css"),

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod docker_stats;
+pub mod fleet;
 pub mod gpu;
 pub mod history;
 pub mod iotconnect;
