@@ -14,7 +14,7 @@ use lookout_probe::docker::{state_conflict, ContainerAction, ContainerControl};
 
 use crate::error::{CloudError, CloudResult};
 use crate::metering::{COMPOSE_PROJECT_LABEL, RACK_LABEL, TEAM_LABEL};
-use crate::model::{PowerAction, StatusChange};
+use crate::model::{CloudEnv, PowerAction, Role, StatusChange, TargetKind};
 
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -224,5 +224,36 @@ fn action_name(a: PowerAction) -> &'static str {
         PowerAction::Suspend => "suspend",
         PowerAction::Resume => "resume",
         PowerAction::Destroy => "destroy",
+    }
+}
+
+impl super::LocalBackend {
+    /// A power action by a member or admin of the team `cloud_env` is scoped to.
+    pub(super) async fn do_update_status(
+        &self,
+        env: &CloudEnv,
+        kind: TargetKind,
+        id: &str,
+        action: PowerAction,
+    ) -> CloudResult<StatusChange> {
+        let user = self.caller(env).await?;
+        let (team, roles) = self.scoped_team(env, &user).await?;
+        if roles.is_empty() {
+            return Err(CloudError::Forbidden(
+                "the user has no role in this team".into(),
+            ));
+        }
+        if !roles
+            .iter()
+            .any(|r| matches!(r, Role::Admin | Role::Member))
+        {
+            return Err(CloudError::Forbidden(
+                "watchers cannot change the state of devices".into(),
+            ));
+        }
+        match kind {
+            TargetKind::Device => self.devices.act_on_device(&team.id, id, action).await,
+            TargetKind::Rack => self.devices.act_on_rack(&team.id, id, action).await,
+        }
     }
 }
