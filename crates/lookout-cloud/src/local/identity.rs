@@ -167,6 +167,11 @@ impl LocalBackend {
                 "cloud_env: no such user, or the password does not match".into(),
             )
         };
+        if self.is_admin(env).await? {
+            if let Some(admin) = self.admin_row() {
+                return Ok(admin);
+            }
+        }
         let user = match (&env.user_id, &env.username) {
             (Some(id), _) => self.user_by("id", id).await?,
             (None, Some(name)) => self.user_by("username", name).await?,

@@ -9,10 +9,13 @@
 //! the listener's JWT; their `cloud_env` is checked for shape only, since the operator's cloud
 //! credentials name no local user.
 
+mod admin;
+mod capacity;
 pub mod db;
 pub mod devices;
 mod identity;
 mod keypairs;
+mod storage;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +33,8 @@ use crate::metering::{period_of, Meter, PriceList, ResourceKind, Usage, UsageKey
 use crate::model::*;
 use crate::money::Money;
 
+pub use admin::AdminPrincipal;
+pub use capacity::Quotas;
 pub use db::Db;
 pub use devices::DockerDevices;
 use identity::TeamRow;
@@ -54,6 +59,10 @@ pub struct LocalBackend {
     /// Held while usage moves from the meter to the store, and while an invoice reads both.
     ledger_lock: tokio::sync::Mutex<()>,
     clock: Clock,
+    /// The operator-set admin principal, if any (see [`admin`]).
+    admin: Option<AdminPrincipal>,
+    /// Per-team quotas `GET /team/limits` reports (see [`capacity`]).
+    quotas: Quotas,
 }
 
 fn new_id() -> String {
@@ -100,6 +109,8 @@ impl LocalBackend {
             meter: Mutex::new(Meter::new()),
             ledger_lock: tokio::sync::Mutex::new(()),
             clock: clock.unwrap_or_else(|| Arc::new(crate::now_ms)),
+            admin: None,
+            quotas: Quotas::default(),
         })
     }
 
@@ -526,71 +537,97 @@ impl CloudBackend for LocalBackend {
 
     fn create_user<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         user: NewUser,
     ) -> BoxFuture<'a, CloudResult<CreatedUser>> {
-        Box::pin(self.do_create_user(user))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_create_user(user).await
+        })
     }
 
     fn update_user<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         user_id: &'a str,
         changes: UserChanges,
     ) -> BoxFuture<'a, CloudResult<Vec<String>>> {
-        Box::pin(self.do_update_user(user_id, changes))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_update_user(user_id, changes).await
+        })
     }
 
     fn delete_user<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         user_id: &'a str,
     ) -> BoxFuture<'a, CloudResult<()>> {
-        Box::pin(self.do_delete_user(user_id))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_delete_user(user_id).await
+        })
     }
 
     fn create_team<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         name: &'a str,
     ) -> BoxFuture<'a, CloudResult<CreatedTeam>> {
-        Box::pin(self.do_create_team(name))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_create_team(name).await
+        })
     }
 
     fn delete_team<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         project_id: &'a str,
         billing_acct_id: &'a str,
     ) -> BoxFuture<'a, CloudResult<()>> {
-        Box::pin(self.do_delete_team(project_id, billing_acct_id))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_delete_team(project_id, billing_acct_id).await
+        })
     }
 
     fn add_team_role<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         role: TeamRole,
     ) -> BoxFuture<'a, CloudResult<()>> {
-        Box::pin(self.do_add_role(role))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_add_role(role).await
+        })
     }
 
     fn remove_team_role<'a>(
         &'a self,
-        _env: &'a CloudEnv,
+        env: &'a CloudEnv,
         role: TeamRole,
     ) -> BoxFuture<'a, CloudResult<()>> {
-        Box::pin(self.do_remove_role(role))
+        Box::pin(async move {
+            self.check_admin_route(env).await?;
+            self.do_remove_role(role).await
+        })
     }
 
     fn change_team_role<'a>(
         &'a self,
-        _env: Option<&'a CloudEnv>,
+        env: Option<&'a CloudEnv>,
         project_id: &'a str,
         user_id: &'a str,
         current: Role,
         new: Role,
     ) -> BoxFuture<'a, CloudResult<()>> {
-        Box::pin(self.do_change_role(project_id, user_id, current, new))
+        Box::pin(async move {
+            if let Some(env) = env {
+                self.check_admin_route(env).await?;
+            }
+            self.do_change_role(project_id, user_id, current, new).await
+        })
     }
 
     fn update_status<'a>(
@@ -657,6 +694,17 @@ impl CloudBackend for LocalBackend {
 
     fn get_credits<'a>(&'a self, acct: &'a str) -> BoxFuture<'a, CloudResult<Money>> {
         Box::pin(self.do_get_credits(acct))
+    }
+
+    fn statistics<'a>(&'a self) -> BoxFuture<'a, CloudResult<serde_json::Value>> {
+        Box::pin(self.do_statistics())
+    }
+
+    fn team_limits<'a>(
+        &'a self,
+        env: &'a CloudEnv,
+    ) -> BoxFuture<'a, CloudResult<serde_json::Value>> {
+        Box::pin(self.do_team_limits(env))
     }
 }
 
