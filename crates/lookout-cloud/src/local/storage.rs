@@ -25,10 +25,13 @@ fn check_name(what: &str, id: &str) -> CloudResult<()> {
     Ok(())
 }
 
-/// Runs one engine call in time; a 404 is "not found", 403/409 a conflict.
+/// Runs one engine call in time; a 404 is "not found". On removal the engine answers 409 for
+/// a volume in use and 403 for a network with endpoints: both conflicts. A 403 to a read
+/// comes from a socket proxy's allow-list, not the engine: unavailable.
 async fn engine<T>(
     what: &str,
     id: &str,
+    removing: bool,
     call: impl Future<Output = Result<T, BollardError>>,
 ) -> CloudResult<T> {
     match tokio::time::timeout(ENGINE_TIMEOUT, call).await {
@@ -41,7 +44,7 @@ async fn engine<T>(
         Ok(Err(BollardError::DockerResponseServerError {
             status_code: 403 | 409,
             message,
-        })) => Err(CloudError::Conflict(format!(
+        })) if removing => Err(CloudError::Conflict(format!(
             "cannot destroy {what} {id}: {message}"
         ))),
         Ok(Err(e)) => Err(CloudError::Unavailable(format!("docker engine: {e}"))),
@@ -60,7 +63,7 @@ fn owned(labels: Option<&std::collections::HashMap<String, String>>, team: Optio
 pub(super) async fn destroy_volume(team: Option<&str>, id: &str) -> CloudResult<StatusChange> {
     check_name("volume", id)?;
     let client = DockerDevices::client().await?;
-    let v = engine("volume", id, client.inspect_volume(id)).await?;
+    let v = engine("volume", id, false, client.inspect_volume(id)).await?;
     if !owned(Some(&v.labels), team) {
         return Err(CloudError::NotFound(format!(
             "no volume {id:?} in this team"
@@ -69,6 +72,7 @@ pub(super) async fn destroy_volume(team: Option<&str>, id: &str) -> CloudResult<
     engine(
         "volume",
         id,
+        true,
         client.remove_volume(&v.name, None::<RemoveVolumeOptions>),
     )
     .await?;
@@ -81,14 +85,14 @@ pub(super) async fn destroy_volume(team: Option<&str>, id: &str) -> CloudResult<
 pub(super) async fn destroy_network(team: Option<&str>, id: &str) -> CloudResult<StatusChange> {
     check_name("network", id)?;
     let client = DockerDevices::client().await?;
-    let n = engine("network", id, client.inspect_network(id, None)).await?;
+    let n = engine("network", id, false, client.inspect_network(id, None)).await?;
     if !owned(n.labels.as_ref(), team) {
         return Err(CloudError::NotFound(format!(
             "no network {id:?} in this team"
         )));
     }
     let nid = n.id.unwrap_or_else(|| id.to_string());
-    engine("network", id, client.remove_network(&nid)).await?;
+    engine("network", id, true, client.remove_network(&nid)).await?;
     Ok(StatusChange {
         submitted: true,
         request_ids: vec![nid],
