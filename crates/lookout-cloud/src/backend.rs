@@ -121,11 +121,11 @@ pub trait CloudBackend: Send + Sync {
     /// Credits left: granted − used on committed invoices − the running draft.
     fn get_credits<'a>(&'a self, billing_acct_id: &'a str) -> BoxFuture<'a, CloudResult<Money>>;
 
-    /// `GET /statistics`: the cloud's capacity and use (hypervisor totals on OpenStack).
-    fn statistics<'a>(
-        &'a self,
-        _env: &'a CloudEnv,
-    ) -> BoxFuture<'a, CloudResult<serde_json::Value>> {
+    /// `GET /statistics`: the cloud's capacity and use (hypervisor totals on OpenStack), as
+    /// `{total_vcpus, used_vcpus, total_ram, used_ram, total_disk_space, used_disk_space,
+    /// running_vms}` (RAM and disk in GB). The UI sends no body, so no `cloud_env`: the
+    /// backend answers with its own credentials, as the original did.
+    fn statistics<'a>(&'a self) -> BoxFuture<'a, CloudResult<serde_json::Value>> {
         Box::pin(async move { Err(not_here(self.name(), "statistics")) })
     }
 
@@ -138,7 +138,8 @@ pub trait CloudBackend: Send + Sync {
         Box::pin(async move { Err(not_here(self.name(), "team quotas")) })
     }
 
-    /// `GET /team/limits`: the limits and use of the caller's project.
+    /// `GET /team/limits`: the limits and use of the caller's project, flat (Nova's and
+    /// Cinder's `limits.absolute` keys merged).
     fn team_limits<'a>(
         &'a self,
         _env: &'a CloudEnv,

@@ -115,6 +115,10 @@ pub enum TargetKind {
     Device,
     /// A group of devices (a compose project or `lookout.rack` on the local backend).
     Rack,
+    /// A block-storage volume (a Docker volume on the local backend, Cinder on OpenStack).
+    Volume,
+    /// A network (a Docker network on the local backend, Neutron on OpenStack).
+    Network,
 }
 
 impl TargetKind {
@@ -122,8 +126,10 @@ impl TargetKind {
         match s {
             "devices" | "instances" => Ok(TargetKind::Device),
             "racks" => Ok(TargetKind::Rack),
+            "volumes" => Ok(TargetKind::Volume),
+            "networks" => Ok(TargetKind::Network),
             other => Err(CloudError::InvalidCall(format!(
-                "no such object type {other:?} (devices, instances, racks)"
+                "no such object type {other:?} (devices, instances, racks, volumes, networks)"
             ))),
         }
     }
@@ -141,7 +147,8 @@ pub enum PowerAction {
 
 impl PowerAction {
     /// Parses an action valid for `kind`: devices take on/off/suspend/resume/destroy, racks
-    /// suspend/resume/destroy.
+    /// suspend/resume/destroy, volumes and networks only destroy (the UI offers nothing
+    /// else for them).
     pub fn parse(kind: TargetKind, s: &str) -> CloudResult<PowerAction> {
         let a = match s {
             "on" => PowerAction::On,
@@ -158,6 +165,11 @@ impl PowerAction {
         if kind == TargetKind::Rack && matches!(a, PowerAction::On | PowerAction::Off) {
             return Err(CloudError::InvalidCall(format!(
                 "racks take suspend, resume or destroy, not {s:?}"
+            )));
+        }
+        if matches!(kind, TargetKind::Volume | TargetKind::Network) && a != PowerAction::Destroy {
+            return Err(CloudError::InvalidCall(format!(
+                "volumes and networks take only destroy, not {s:?}"
             )));
         }
         Ok(a)

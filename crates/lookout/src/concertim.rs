@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use lookout_api::concertim::{router, ConcertimState};
 use lookout_cloud::jwt::{ClaimPolicy, MIN_SECRET_BYTES};
-use lookout_cloud::local::{run_meter, LocalBackend, LocalConfig};
+use lookout_cloud::local::{run_meter, AdminPrincipal, LocalBackend, LocalConfig, Quotas};
 use lookout_cloud::openstack::run_openstack_meter;
 use lookout_cloud::{
     CloudBackend, CloudEnv, JwtVerifier, OpenStackBackend, OpenStackConfig, Price, PriceList,
@@ -31,6 +31,49 @@ const METER_QUEUE: usize = 64;
 fn jwt_secret(c: &ConcertimConfig) -> Result<Option<String>> {
     Ok(crate::env_secrets::secret("JWT_SECRET")?
         .or_else(|| c.jwt_secret.clone().filter(|s| !s.is_empty())))
+}
+
+/// The local backend's admin principal: `CONCERTIM_ADMIN_PASSWORD` (or its `_FILE`) from the
+/// environment, else `[concertim] admin_password`; hashed here, off the async threads, so
+/// only the hash outlives startup.
+async fn admin_principal(c: &ConcertimConfig) -> Result<Option<AdminPrincipal>> {
+    let Some(password) = crate::env_secrets::secret("CONCERTIM_ADMIN_PASSWORD")?
+        .or_else(|| c.admin_password.clone().filter(|p| !p.is_empty()))
+    else {
+        return Ok(None);
+    };
+    let id = c.admin_user_id.clone();
+    let admin = tokio::task::spawn_blocking(move || AdminPrincipal::new(&id, &password))
+        .await
+        .map_err(|e| anyhow!("hashing the concertim admin password: {e}"))?
+        .map_err(|e| anyhow!("[concertim] admin principal: {e}"))?;
+    Ok(Some(admin))
+}
+
+fn quotas(c: &ConcertimConfig) -> Quotas {
+    let q = &c.quotas;
+    Quotas {
+        cores: q.cores,
+        ram_mb: q.ram_mb,
+        instances: q.instances,
+        volumes: q.volumes,
+        gigabytes: q.gigabytes,
+    }
+}
+
+/// `lookout concertim hash-password`: the first line of stdin, hashed as the admin
+/// principal's password is (the password itself is never printed).
+pub fn hash_password_command() -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password on stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(anyhow!("no password on stdin"));
+    }
+    println!("{}", lookout_cloud::local::hash_password(password));
+    Ok(())
 }
 
 pub fn price_list(c: &ConcertimConfig) -> Result<PriceList> {
@@ -102,7 +145,18 @@ pub async fn start(
                 None,
             )
             .await
-            .map_err(|e| anyhow!("concertim store: {e}"))?;
+            .map_err(|e| anyhow!("concertim store: {e}"))?
+            .with_quotas(quotas(c));
+            let backend = match admin_principal(c).await? {
+                Some(admin) => {
+                    tracing::info!(
+                        admin_user_id = admin.user_id(),
+                        "concertim: admin principal set"
+                    );
+                    backend.with_admin(admin)
+                }
+                None => backend,
+            };
             let backend = Arc::new(backend);
             let (tx, rx) = mpsc::channel(METER_QUEUE);
             tokio::spawn(run_meter(

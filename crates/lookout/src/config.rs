@@ -141,6 +141,40 @@ pub struct ConcertimConfig {
     /// OpenStack catalog region (unset: the first public endpoint of each service).
     pub region: Option<String>,
     pub openstack: ConcertimOpenStack,
+    /// Local backend: the id (and name) of the admin principal, the user the UI's Cloud
+    /// Environment page names as `admin_user_id`.
+    pub admin_user_id: String,
+    /// Local backend: the admin principal's password (`admin_foreign_password` in the UI), or
+    /// its `pbkdf2-sha256$…` hash (`lookout concertim hash-password`). Unset: no admin
+    /// principal. `CONCERTIM_ADMIN_PASSWORD` (or the file `CONCERTIM_ADMIN_PASSWORD_FILE`
+    /// names) wins. Kept only hashed; never logged.
+    pub admin_password: Option<String>,
+    /// Local backend: each team's quotas, reported by `GET /team/limits`.
+    pub quotas: ConcertimQuotas,
+}
+
+/// `[concertim.quotas]`: per-team quotas of the local backend, named as Nova and Cinder name
+/// them; -1 is no limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcertimQuotas {
+    pub cores: i64,
+    pub ram_mb: i64,
+    pub instances: i64,
+    pub volumes: i64,
+    pub gigabytes: i64,
+}
+
+impl Default for ConcertimQuotas {
+    fn default() -> Self {
+        Self {
+            cores: -1,
+            ram_mb: -1,
+            instances: -1,
+            volumes: -1,
+            gigabytes: -1,
+        }
+    }
 }
 
 /// `[concertim.openstack]`: the OpenStack backend's settings.
@@ -231,6 +265,9 @@ impl Default for ConcertimConfig {
             backend: "local".into(),
             region: None,
             openstack: ConcertimOpenStack::default(),
+            admin_user_id: "admin".into(),
+            admin_password: None,
+            quotas: ConcertimQuotas::default(),
         }
     }
 }
@@ -265,6 +302,12 @@ impl std::fmt::Debug for ConcertimConfig {
             .field("backend", &self.backend)
             .field("region", &self.region)
             .field("openstack", &self.openstack)
+            .field("admin_user_id", &self.admin_user_id)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("quotas", &self.quotas)
             .finish()
     }
 }

@@ -97,6 +97,12 @@ enum Command {
         #[arg(long, global = true, env = "LOOKOUT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Concertim profile tools: `hash-password` reads a password on stdin and prints the
+    /// PBKDF2 hash `[concertim] admin_password` accepts
+    Concertim {
+        #[command(subcommand)]
+        action: ConcertimAction,
+    },
     /// Print the OpenAPI document
     Openapi,
     /// Serve a stand-in upstream `GET /api/work` (for demos, tests and benchmarks of /api/smart)
@@ -139,6 +145,12 @@ enum AlertsAction {
 }
 
 #[derive(Subcommand)]
+enum ConcertimAction {
+    /// Hash the password read on stdin (its first line) for `[concertim] admin_password`
+    HashPassword,
+}
+
+#[derive(Subcommand)]
 enum TokenAction {
     /// Create a token and print it once
     Create {
@@ -175,6 +187,9 @@ fn main() -> ExitCode {
         })
         .and_then(|cfg| alerts::export_rules(&cfg, output)),
         Command::WorkSim(a) => work_sim_command(a),
+        Command::Concertim {
+            action: ConcertimAction::HashPassword,
+        } => concertim::hash_password_command(),
         Command::Openapi => match lookout_api::openapi().to_pretty_json() {
             Ok(json) => print_out(&format!("{json}\n")),
             Err(e) => Err(anyhow::anyhow!(e)),

@@ -933,12 +933,21 @@ async fn statistics_quotas_limits_and_unreachable_clouds() {
         .to_string();
     let env = env_names(&lab);
 
-    let (s, b) = cm
-        .call(&c, Method::GET, "/statistics", json!({"cloud_env": env}))
-        .await;
+    // get_cloud_stats_job.rb: a GET with no body; the service's own credentials answer.
+    let (s, b) = cm.call(&c, Method::GET, "/statistics", Value::Null).await;
     assert_eq!(s, 200, "{b}");
-    assert!(b["statistics"]["count"].as_i64().unwrap_or(0) >= 1, "{b}");
-    assert!(b["statistics"]["vcpus"].as_i64().unwrap_or(0) >= 1, "{b}");
+    assert!(b["stats"]["total_vcpus"].as_i64().unwrap_or(0) >= 1, "{b}");
+    for k in ["used_vcpus", "running_vms"] {
+        assert!(b["stats"][k].is_i64(), "{k}: {b}");
+    }
+    for k in [
+        "total_ram",
+        "used_ram",
+        "total_disk_space",
+        "used_disk_space",
+    ] {
+        assert!(b["stats"][k].is_number(), "{k}: {b}");
+    }
     let (s, b) = cm
         .call(
             &c,
@@ -953,7 +962,32 @@ async fn statistics_quotas_limits_and_unreachable_clouds() {
         .call(&c, Method::GET, "/team/limits", json!({"cloud_env": env}))
         .await;
     assert_eq!(s, 200, "{b}");
-    assert!(b["limits"]["compute"]["maxTotalCores"].is_i64(), "{b}");
+    // limits_presenter.rb reads one flat object (Nova's and Cinder's absolute limits).
+    for k in [
+        "maxTotalCores",
+        "totalCoresUsed",
+        "maxTotalRAMSize",
+        "totalRAMUsed",
+        "maxTotalInstances",
+        "totalInstancesUsed",
+    ] {
+        assert!(b["limits"][k].is_i64(), "{k}: {b}");
+    }
+    // The lab has no Cinder: a volume action names the missing service.
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/update_status/volumes/vol-1",
+            json!({"cloud_env": env, "action": "destroy"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"], "MissingCloudService", "{b}");
+    assert!(
+        b["message"].as_str().unwrap_or("").contains("Cinder"),
+        "{b}"
+    );
 
     // Nothing listens: 502 at once.
     let t = Instant::now();
@@ -1013,14 +1047,15 @@ async fn tokens_are_cached_per_credential_set() {
     assert_eq!(os.cached_sessions(), 2);
 }
 
-/// Needs no lab: the local backend answers the OpenStack-only extras with 501 JSON.
+/// Needs no lab: the local backend answers team quotas (an admin page the UI no longer
+/// links) with 501 JSON; statistics and limits are in concertim_ui_identity.rs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extras_are_501_on_the_local_backend() {
     let cm = ConcertimLookout::start();
     let c = client();
     let tok = concertim_token();
     let env = json!({"cloud_env": {"auth_url": "http://127.0.0.1:9/v3", "user_id": "u", "password": "p", "project_id": "p"}});
-    for path in ["/statistics", "/team/limits", "/team/abc/quotas"] {
+    for path in ["/team/abc/quotas"] {
         let (s, b) = concertim_call(&c, Method::GET, &cm.url(path), Some(&tok), &env).await;
         assert_eq!(s, 501, "{path}: {b}");
         assert_eq!(b["error"], "NotImplemented", "{b}");

@@ -385,14 +385,11 @@ async fn list_key_pairs(State(st): State<ConcertimState>, body: Body) -> Reply {
     ok(StatusCode::OK, json!({"success": true, "key_pairs": keys}))
 }
 
-async fn statistics(State(st): State<ConcertimState>, body: Body) -> Reply {
-    let v = json_body(&st, body)?;
-    let env = cloud_env(&v)?;
-    let stats = st.backend.statistics(&env).await?;
-    ok(
-        StatusCode::OK,
-        json!({"success": true, "statistics": stats}),
-    )
+/// `get_cloud_stats_job.rb` sends no body (and no `cloud_env`); one that is sent is ignored
+/// beyond the size bound, as the original never read it.
+async fn statistics(State(st): State<ConcertimState>) -> Reply {
+    let stats = st.backend.statistics().await?;
+    ok(StatusCode::OK, json!({"success": true, "stats": stats}))
 }
 
 async fn team_quotas(

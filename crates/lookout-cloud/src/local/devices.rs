@@ -14,7 +14,7 @@ use lookout_probe::docker::{state_conflict, ContainerAction, ContainerControl};
 
 use crate::error::{CloudError, CloudResult};
 use crate::metering::{COMPOSE_PROJECT_LABEL, RACK_LABEL, TEAM_LABEL};
-use crate::model::{PowerAction, StatusChange};
+use crate::model::{CloudEnv, PowerAction, Role, StatusChange, TargetKind};
 
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -48,7 +48,7 @@ impl DockerDevices {
         Self { control }
     }
 
-    async fn client() -> CloudResult<Docker> {
+    pub(super) async fn client() -> CloudResult<Docker> {
         let c = Docker::connect_with_defaults()
             .map_err(|e| CloudError::Unavailable(format!("docker engine: {e}")))?;
         match tokio::time::timeout(ENGINE_TIMEOUT, c.negotiate_version()).await {
@@ -62,7 +62,8 @@ impl DockerDevices {
 
     /// The team's container named by `id` (full id, id prefix or name). Another team's
     /// container, or none, is "not found": a team cannot learn about others' devices.
-    pub async fn device(&self, team: &str, id: &str) -> CloudResult<Member> {
+    /// `team: None` (the admin) finds any team's container, never one outside every team.
+    pub async fn device(&self, team: Option<&str>, id: &str) -> CloudResult<Member> {
         let not_found = || CloudError::NotFound(format!("no device {id:?} in this team"));
         if id.is_empty() || id.contains('/') {
             return Err(not_found());
@@ -78,7 +79,8 @@ impl DockerDevices {
                 Err(_) => return Err(CloudError::Unavailable("inspect timed out".into())),
             };
         let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
-        if labels.and_then(|l| l.get(TEAM_LABEL)).map(String::as_str) != Some(team) {
+        let owner = labels.and_then(|l| l.get(TEAM_LABEL)).map(String::as_str);
+        if owner.is_none() || (team.is_some() && owner != team) {
             return Err(not_found());
         }
         let state = info.state.as_ref();
@@ -94,10 +96,13 @@ impl DockerDevices {
         })
     }
 
-    /// Every container of the team's rack `rack`.
-    pub async fn rack(&self, team: &str, rack: &str) -> CloudResult<Vec<Member>> {
+    /// Every container of the team's rack `rack` (`team: None`: of any team).
+    pub async fn rack(&self, team: Option<&str>, rack: &str) -> CloudResult<Vec<Member>> {
         let client = Self::client().await?;
-        let team_filter = format!("{TEAM_LABEL}={team}");
+        let team_filter = match team {
+            Some(t) => format!("{TEAM_LABEL}={t}"),
+            None => TEAM_LABEL.to_string(),
+        };
         let filters: HashMap<&str, Vec<&str>> =
             HashMap::from([("label", vec![team_filter.as_str()])]);
         let options = ListContainersOptionsBuilder::default()
@@ -123,8 +128,8 @@ impl DockerDevices {
                     .and_then(|l| l.get(RACK_LABEL).or_else(|| l.get(COMPOSE_PROJECT_LABEL)))
                     .map(String::as_str);
                 // Belt and braces: the engine filtered by team already.
-                labels.and_then(|l| l.get(TEAM_LABEL)).map(String::as_str) == Some(team)
-                    && of == Some(rack)
+                let owner = labels.and_then(|l| l.get(TEAM_LABEL)).map(String::as_str);
+                owner.is_some() && (team.is_none() || owner == team) && of == Some(rack)
             })
             .filter_map(|c| {
                 let state = c.state.map(|s| s.to_string()).unwrap_or_default();
@@ -152,7 +157,7 @@ impl DockerDevices {
     /// Applies `action` to one of the team's devices.
     pub async fn act_on_device(
         &self,
-        team: &str,
+        team: Option<&str>,
         id: &str,
         action: PowerAction,
     ) -> CloudResult<StatusChange> {
@@ -175,7 +180,7 @@ impl DockerDevices {
     /// Applies `action` to every member of a rack it fits; a conflict when it fits none.
     pub async fn act_on_rack(
         &self,
-        team: &str,
+        team: Option<&str>,
         rack: &str,
         action: PowerAction,
     ) -> CloudResult<StatusChange> {
@@ -224,5 +229,46 @@ fn action_name(a: PowerAction) -> &'static str {
         PowerAction::Suspend => "suspend",
         PowerAction::Resume => "resume",
         PowerAction::Destroy => "destroy",
+    }
+}
+
+impl super::LocalBackend {
+    /// A power action by a member or admin of the team `cloud_env` is scoped to, or by the
+    /// admin principal on any team's device (the UI sends the admin's `cloud_env`, scoped to
+    /// the admin's own project, for root users).
+    pub(super) async fn do_update_status(
+        &self,
+        env: &CloudEnv,
+        kind: TargetKind,
+        id: &str,
+        action: PowerAction,
+    ) -> CloudResult<StatusChange> {
+        let team = if self.is_admin(env).await? {
+            None
+        } else {
+            let user = self.caller(env).await?;
+            let (team, roles) = self.scoped_team(env, &user).await?;
+            if roles.is_empty() {
+                return Err(CloudError::Forbidden(
+                    "the user has no role in this team".into(),
+                ));
+            }
+            if !roles
+                .iter()
+                .any(|r| matches!(r, Role::Admin | Role::Member))
+            {
+                return Err(CloudError::Forbidden(
+                    "watchers cannot change the state of devices".into(),
+                ));
+            }
+            Some(team.id)
+        };
+        let team = team.as_deref();
+        match kind {
+            TargetKind::Device => self.devices.act_on_device(team, id, action).await,
+            TargetKind::Rack => self.devices.act_on_rack(team, id, action).await,
+            TargetKind::Volume => super::storage::destroy_volume(team, id).await,
+            TargetKind::Network => super::storage::destroy_network(team, id).await,
+        }
     }
 }

@@ -737,6 +737,24 @@ impl OpenStackBackend {
                     }
                 }
             }
+            TargetKind::Volume => {
+                let service = self.volume_service(&s).ok_or_else(|| {
+                    missing_service("volumes", "Cinder (block-storage, volumev3)")
+                })?;
+                let path = format!("/volumes/{}", client::seg(id)?);
+                self.os
+                    .call(&s, service, Method::DELETE, &path, None, None)
+                    .await?
+            }
+            TargetKind::Network => {
+                if self.os.endpoint(&s, "network").is_err() {
+                    return Err(missing_service("networks", "Neutron (network)"));
+                }
+                let path = format!("/v2.0/networks/{}", client::seg(id)?);
+                self.os
+                    .call(&s, "network", Method::DELETE, &path, None, None)
+                    .await?
+            }
             TargetKind::Rack => {
                 // GET /stacks/<id> redirects to /stacks/<name>/<id>.
                 let found = self
@@ -930,6 +948,13 @@ impl OpenStackBackend {
 
     // ---------------------------------------------------------------- extras
 
+    /// The catalog's block-storage service type, newest name first.
+    fn volume_service(&self, s: &Session) -> Option<&'static str> {
+        ["block-storage", "volumev3", "volumev2", "volume"]
+            .into_iter()
+            .find(|t| self.os.endpoint(s, t).is_ok())
+    }
+
     async fn compute_get(&self, env: &CloudEnv, path: &str) -> CloudResult<Value> {
         let s = self.session(env).await?;
         Ok(self
@@ -938,6 +963,32 @@ impl OpenStackBackend {
             .await?
             .body)
     }
+}
+
+/// A 400 naming the service this cloud lacks for `what`.
+fn missing_service(what: &str, service: &str) -> CloudError {
+    CloudError::Status {
+        status: 400,
+        kind: "MissingCloudService",
+        message: format!(
+            "this cloud's service catalog has no {service} endpoint, so {what} cannot be changed"
+        ),
+    }
+}
+
+/// Nova's `hypervisor_statistics` in the shape the UI reads (`get_cloud_stats_job.rb`):
+/// RAM in GB as hypervisors report MB, disk in GB.
+pub fn stats_of(h: &Value) -> Value {
+    let n = |k: &str| h[k].as_f64().unwrap_or(0.0);
+    json!({
+        "total_vcpus": h["vcpus"].as_i64().unwrap_or(0),
+        "used_vcpus": h["vcpus_used"].as_i64().unwrap_or(0),
+        "total_ram": (n("memory_mb") / 1024.0 * 100.0).round() / 100.0,
+        "used_ram": (n("memory_mb_used") / 1024.0 * 100.0).round() / 100.0,
+        "total_disk_space": n("local_gb"),
+        "used_disk_space": n("local_gb_used"),
+        "running_vms": h["running_vms"].as_i64().unwrap_or(0),
+    })
 }
 
 /// Keeps the ledger current: every `every`, syncs usage from Nova and commits finished months.
@@ -1104,10 +1155,12 @@ impl CloudBackend for OpenStackBackend {
         })
     }
 
-    fn statistics<'a>(&'a self, env: &'a CloudEnv) -> BoxFuture<'a, CloudResult<Value>> {
+    fn statistics<'a>(&'a self) -> BoxFuture<'a, CloudResult<Value>> {
         Box::pin(async move {
+            // The UI sends no cloud_env here: the service's own (admin) credentials answer.
+            let env = self.service_env()?;
             let v = self.compute_get(env, "/os-hypervisors/statistics").await?;
-            Ok(v["hypervisor_statistics"].clone())
+            Ok(stats_of(&v["hypervisor_statistics"]))
         })
     }
 
@@ -1130,8 +1183,29 @@ impl CloudBackend for OpenStackBackend {
 
     fn team_limits<'a>(&'a self, env: &'a CloudEnv) -> BoxFuture<'a, CloudResult<Value>> {
         Box::pin(async move {
-            let v = self.compute_get(env, "/limits").await?;
-            Ok(json!({"compute": v["limits"]["absolute"]}))
+            let s = self.session(env).await?;
+            let nova = self
+                .os
+                .call(&s, "compute", Method::GET, "/limits", None, None)
+                .await?
+                .body;
+            let mut flat = nova["limits"]["absolute"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            // Cinder's figures (maxTotalVolumes, totalGigabytesUsed, …) where the catalog has
+            // it; the keys do not clash with Nova's, so the UI reads one flat object.
+            if let Some(service) = self.volume_service(&s) {
+                let cinder = self
+                    .os
+                    .call(&s, service, Method::GET, "/limits", None, None)
+                    .await?
+                    .body;
+                if let Some(abs) = cinder["limits"]["absolute"].as_object() {
+                    flat.extend(abs.clone());
+                }
+            }
+            Ok(Value::Object(flat))
         })
     }
 }
@@ -1156,6 +1230,17 @@ mod tests {
         assert_eq!(u[0].disk_gib_ms, 3 * 3_600_000);
         assert_eq!(u[1].running_ms, 0);
         assert!(parse_usage(&json!({"tenant_usage": {}})).is_empty());
+    }
+
+    #[test]
+    fn hypervisor_statistics_as_the_ui_reads_them() {
+        let v = stats_of(&json!({"vcpus": 8, "vcpus_used": 3, "memory_mb": 16384,
+            "memory_mb_used": 3072, "local_gb": 100, "local_gb_used": 20, "running_vms": 2}));
+        assert_eq!(
+            v,
+            json!({"total_vcpus": 8, "used_vcpus": 3, "total_ram": 16.0, "used_ram": 3.0,
+                "total_disk_space": 100.0, "used_disk_space": 20.0, "running_vms": 2})
+        );
     }
 
     #[test]
