@@ -23,6 +23,7 @@ pub mod metering;
 pub mod model;
 pub mod money;
 pub mod openstack;
+pub mod orders;
 
 pub use backend::{BoxFuture, CloudBackend};
 pub use error::{CloudError, CloudResult};

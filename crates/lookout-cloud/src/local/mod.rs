@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod devices;
+mod orders;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -209,6 +210,7 @@ impl LocalBackend {
         clock: Option<Clock>,
     ) -> CloudResult<Self> {
         let db = Db::open(&cfg.store_url).await?;
+        crate::orders::ensure_schema(&db).await?;
         Ok(Self {
             db,
             prices: cfg.prices,
@@ -791,19 +793,13 @@ impl LocalBackend {
                 "is not the billing account of this team",
             ));
         }
-        let members = sqlx::query(
-            self.db
-                .sql("SELECT COUNT(*) FROM cloud_team_roles WHERE team_id = ?"),
-        )
-        .bind(project_id.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>(0)?;
-        if members > 0 {
-            return Err(CloudError::Conflict(format!(
-                "team {project_id} still has {members} role assignment(s); remove its members first"
-            )));
-        }
+        // As Keystone does when a project is deleted: its role assignments go with it (the UI's
+        // delete_team_job.rb never removes them first). Usage, credits, orders and invoices
+        // stay, keyed by the team id, as the ledger's history.
+        sqlx::query(self.db.sql("DELETE FROM cloud_team_roles WHERE team_id = ?"))
+            .bind(project_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(self.db.sql("DELETE FROM cloud_teams WHERE id = ?"))
             .bind(project_id.to_string())
             .execute(&mut *tx)
@@ -1328,6 +1324,26 @@ impl CloudBackend for LocalBackend {
 
     fn get_credits<'a>(&'a self, acct: &'a str) -> BoxFuture<'a, CloudResult<Money>> {
         Box::pin(self.do_get_credits(acct))
+    }
+
+    fn create_order<'a>(
+        &'a self,
+        acct: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::Order>> {
+        Box::pin(self.do_create_order(acct))
+    }
+
+    fn delete_order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, CloudResult<()>> {
+        Box::pin(self.do_delete_order(order_id))
+    }
+
+    fn add_order_tag<'a>(
+        &'a self,
+        order_id: &'a str,
+        name: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::OrderTag>> {
+        Box::pin(self.do_add_order_tag(order_id, name, value))
     }
 }
 

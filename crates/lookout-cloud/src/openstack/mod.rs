@@ -1104,6 +1104,26 @@ impl CloudBackend for OpenStackBackend {
         })
     }
 
+    fn create_order<'a>(
+        &'a self,
+        acct: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::Order>> {
+        self.ledger.create_order(acct)
+    }
+
+    fn delete_order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, CloudResult<()>> {
+        self.ledger.delete_order(order_id)
+    }
+
+    fn add_order_tag<'a>(
+        &'a self,
+        order_id: &'a str,
+        name: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::OrderTag>> {
+        self.ledger.add_order_tag(order_id, name, value)
+    }
+
     fn statistics<'a>(&'a self, env: &'a CloudEnv) -> BoxFuture<'a, CloudResult<Value>> {
         Box::pin(async move {
             let v = self.compute_get(env, "/os-hypervisors/statistics").await?;
