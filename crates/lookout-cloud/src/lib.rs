@@ -24,6 +24,7 @@ pub mod model;
 pub mod money;
 pub mod openstack;
 pub mod orders;
+pub mod push;
 
 pub use backend::{BoxFuture, CloudBackend};
 pub use error::{CloudError, CloudResult};

@@ -182,13 +182,12 @@ pub async fn tag(
     check_tag("tag.tag_value", value)?;
     state_of(db, order_id).await?;
     let mut tx = db.pool.begin().await?;
-    let existing = sqlx::query(db.sql(
-        "SELECT id FROM cloud_order_tags WHERE order_id = ? AND name = ?",
-    ))
-    .bind(order_id.to_string())
-    .bind(name.to_string())
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing =
+        sqlx::query(db.sql("SELECT id FROM cloud_order_tags WHERE order_id = ? AND name = ?"))
+            .bind(order_id.to_string())
+            .bind(name.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
     let tag_id = match existing {
         Some(r) => {
             let tag_id: String = r.try_get(0)?;

@@ -137,6 +137,49 @@ pub struct ConcertimConfig {
     /// OpenStack catalog region (unset: the first public endpoint of each service).
     pub region: Option<String>,
     pub openstack: ConcertimOpenStack,
+    pub push: ConcertimPush,
+}
+
+/// `[concertim.push]`: pushing each team's credits and cost to Concertim's own API (as the
+/// original's billing handler does). Off while `url` is unset.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcertimPush {
+    /// Concertim's base URL (e.g. `https://concertim.example`).
+    pub url: Option<String>,
+    /// A Concertim root user's login.
+    pub login: Option<String>,
+    /// Its password; `CONCERTIM_PUSH_PASSWORD` (or the file `CONCERTIM_PUSH_PASSWORD_FILE`
+    /// names) wins. Never logged.
+    pub password: Option<String>,
+    /// Seconds between pushes when nothing changes.
+    pub every_secs: u64,
+    /// Bound of each call to Concertim.
+    pub timeout_ms: u64,
+}
+
+impl Default for ConcertimPush {
+    fn default() -> Self {
+        Self {
+            url: None,
+            login: None,
+            password: None,
+            every_secs: 60,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConcertimPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConcertimPush")
+            .field("url", &self.url)
+            .field("login", &self.login)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("every_secs", &self.every_secs)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 /// `[concertim.openstack]`: the OpenStack backend's settings.
@@ -227,6 +270,7 @@ impl Default for ConcertimConfig {
             backend: "local".into(),
             region: None,
             openstack: ConcertimOpenStack::default(),
+            push: ConcertimPush::default(),
         }
     }
 }
@@ -261,6 +305,7 @@ impl std::fmt::Debug for ConcertimConfig {
             .field("backend", &self.backend)
             .field("region", &self.region)
             .field("openstack", &self.openstack)
+            .field("push", &self.push)
             .finish()
     }
 }

@@ -72,6 +72,8 @@ pub struct LocalBackend {
     /// Held while usage moves from the meter to the store, and while an invoice reads both.
     ledger_lock: tokio::sync::Mutex<()>,
     clock: Clock,
+    /// Signalled after credits, orders or invoices change (the Concertim push listens).
+    changes: Arc<tokio::sync::Notify>,
 }
 
 fn new_id() -> String {
@@ -218,7 +220,13 @@ impl LocalBackend {
             meter: Mutex::new(Meter::new()),
             ledger_lock: tokio::sync::Mutex::new(()),
             clock: clock.unwrap_or_else(|| Arc::new(crate::now_ms)),
+            changes: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Signalled after each change of credits, orders or invoices.
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
     }
 
     pub fn prices(&self) -> &PriceList {
@@ -395,6 +403,9 @@ impl LocalBackend {
             tracing::info!(team = %team.id, %period, amount = %inv.amount, "invoice committed");
             committed += 1;
         }
+        if committed > 0 {
+            self.changes.notify_one();
+        }
         Ok(committed)
     }
 
@@ -466,6 +477,7 @@ impl LocalBackend {
             lines: lines.into_values().collect(),
             grants_in_period,
             available_credits: granted.saturating_add(used),
+            stack_names: self.stack_names(&team.id).await?,
         }))
     }
 
@@ -796,10 +808,13 @@ impl LocalBackend {
         // As Keystone does when a project is deleted: its role assignments go with it (the UI's
         // delete_team_job.rb never removes them first). Usage, credits, orders and invoices
         // stay, keyed by the team id, as the ledger's history.
-        sqlx::query(self.db.sql("DELETE FROM cloud_team_roles WHERE team_id = ?"))
-            .bind(project_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.db
+                .sql("DELETE FROM cloud_team_roles WHERE team_id = ?"),
+        )
+        .bind(project_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(self.db.sql("DELETE FROM cloud_teams WHERE id = ?"))
             .bind(project_id.to_string())
             .execute(&mut *tx)
@@ -1174,6 +1189,7 @@ impl LocalBackend {
         .bind(now / 1000)
         .execute(&self.db.pool)
         .await?;
+        self.changes.notify_one();
         Ok(amount)
     }
 
