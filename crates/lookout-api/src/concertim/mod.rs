@@ -103,6 +103,8 @@ pub fn router(state: ConcertimState) -> Router {
             post(create_user).patch(update_user).delete(delete_user),
         )
         .route("/team", post(create_team).delete(delete_team))
+        // The UI's delete_team_job.rb sends DELETE to `/delete_team` in some versions.
+        .route("/delete_team", axum::routing::delete(delete_team))
         .route(
             "/team_role",
             post(create_team_role)
