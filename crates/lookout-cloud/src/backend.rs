@@ -121,6 +121,23 @@ pub trait CloudBackend: Send + Sync {
     /// Credits left: granted − used on committed invoices − the running draft.
     fn get_credits<'a>(&'a self, billing_acct_id: &'a str) -> BoxFuture<'a, CloudResult<Money>>;
 
+    /// `POST /create_order`: opens a cluster order on a billing account.
+    fn create_order<'a>(
+        &'a self,
+        billing_acct_id: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::Order>>;
+
+    /// `/delete_order`: cancels an order (kept, as Kill Bill keeps cancelled subscriptions).
+    fn delete_order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, CloudResult<()>>;
+
+    /// `POST /add_order_tag`: sets a tag (`openstack_stack_id`, …) on an order.
+    fn add_order_tag<'a>(
+        &'a self,
+        order_id: &'a str,
+        name: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::OrderTag>>;
+
     /// `GET /statistics`: the cloud's capacity and use (hypervisor totals on OpenStack), as
     /// `{total_vcpus, used_vcpus, total_ram, used_ram, total_disk_space, used_disk_space,
     /// running_vms}` (RAM and disk in GB). The UI sends no body, so no `cloud_env`: the

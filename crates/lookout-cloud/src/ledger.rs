@@ -1,7 +1,7 @@
 //! Building invoices from rated usage and credits: pure, so the arithmetic is tested alone.
 //!
 //! An invoice covers one calendar month (UTC). `amount` is the sum of its cost items (one per
-//! rack or device); credits pay for it up to what is available: `credit_adj` is minus the
+//! rack, one for the devices outside racks); credits pay for it up to what is available: `credit_adj` is minus the
 //! credits used and `balance = amount + credit_adj` is what remains due. Credits granted in
 //! the month appear as positive `credits` items, credits used as a negative one.
 
@@ -56,40 +56,82 @@ pub struct InvoiceInput<'a> {
     pub grants_in_period: Vec<Grant>,
     /// Credits that may pay for this invoice (never negative here).
     pub available_credits: Money,
+    /// Rack (stack) id → name, from the `openstack_stack_name` tags of the team's orders;
+    /// a rack without one keeps the name its usage line carries.
+    pub stack_names: std::collections::BTreeMap<String, String>,
 }
 
-/// Builds an invoice. Each cost item is rounded once; the total is the exact sum of items.
+/// The stack id of the cost line that gathers a team's devices outside any rack. Concertim's
+/// `Invoice::CostItem` requires a stack id and name on every cost item
+/// (concertim-ct-visualisation-app `app/models/invoice/cost_item.rb`); no rack has this id, so
+/// the UI finds no rack for it and shows the line by its name.
+pub const UNRACKED_STACK_ID: &str = "devices-outside-racks";
+/// The name of that line.
+pub const UNRACKED_STACK_NAME: &str = "Devices outside a rack";
+
+/// Builds an invoice: one cost item per rack (a Heat stack on OpenStack, a compose project
+/// or `lookout.rack` locally) carrying the stack's id and name as the UI reads them, and one
+/// item for all devices outside a rack. Each cost item is rated and rounded once; the total
+/// is the exact sum of items.
 pub fn build_invoice(input: InvoiceInput<'_>) -> Invoice {
     let (start, end) = period_bounds(&input.period);
     let currency = input.prices.currency.clone();
     let mut items = Vec::new();
     let mut amount = Money::ZERO;
-    let mut lines = input.lines;
-    lines.sort_by(|a, b| (&a.kind, &a.resource_id).cmp(&(&b.kind, &b.resource_id)));
-    for l in &lines {
-        let cost = input.prices.rate(&l.usage);
+    let mut racks: Vec<&Line> = Vec::new();
+    let mut loose = Usage::default();
+    let mut loose_ids: Vec<String> = Vec::new();
+    for l in &input.lines {
+        if l.kind == ResourceKind::Rack {
+            racks.push(l);
+        } else {
+            loose.add(&l.usage);
+            loose_ids.push(l.resource_id.clone());
+        }
+    }
+    racks.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+    loose_ids.sort();
+    let mut push = |id: &str, name: &str, usage: &Usage, device_ids: Option<Vec<String>>| {
+        let cost = input.prices.rate(usage);
         amount = amount.saturating_add(cost);
-        let rack = l.kind == ResourceKind::Rack;
+        let rack = device_ids.is_none();
         items.push(InvoiceItem {
-            item_id: format!("cost-{}-{}", l.kind.as_str(), l.resource_id),
+            item_id: if rack {
+                format!("cost-rack-{id}")
+            } else {
+                "cost-devices".to_string()
+            },
             item_type: ItemType::Cost,
             billing_item_type: "USAGE".into(),
-            description: if rack {
-                format!("Rack costs: {}", l.resource_name)
-            } else {
-                format!("Device costs: {}", l.resource_name)
-            },
+            description: format!("Rack costs: {name}"),
             amount: cost,
             currency: currency.clone(),
             start_date: start.clone(),
             end_date: end.clone(),
-            resource_kind: Some(l.kind.as_str().into()),
-            rack_id: rack.then(|| l.resource_id.clone()),
-            device_id: (!rack).then(|| l.resource_id.clone()),
-            openstack_stack_id: Some(l.resource_id.clone()),
-            openstack_stack_name: Some(l.resource_name.clone()),
-            usage: Some(UsageSummary::from(&l.usage)),
+            resource_kind: Some(if rack { "rack" } else { "device" }.into()),
+            rack_id: rack.then(|| id.to_string()),
+            device_id: None,
+            device_ids,
+            openstack_stack_id: Some(id.to_string()),
+            openstack_stack_name: Some(name.to_string()),
+            usage: Some(UsageSummary::from(usage)),
         });
+    };
+    for l in racks {
+        let name = input
+            .stack_names
+            .get(&l.resource_id)
+            .map(String::as_str)
+            .unwrap_or(&l.resource_name);
+        push(&l.resource_id, name, &l.usage, None);
+    }
+    if !loose_ids.is_empty() {
+        push(
+            UNRACKED_STACK_ID,
+            UNRACKED_STACK_NAME,
+            &loose,
+            Some(loose_ids),
+        );
     }
     for g in &input.grants_in_period {
         items.push(credits_item(
@@ -145,6 +187,7 @@ fn credits_item(id: String, what: &str, amount: Money, currency: &str, date: &st
         resource_kind: None,
         rack_id: None,
         device_id: None,
+        device_ids: None,
         openstack_stack_id: None,
         openstack_stack_name: None,
         usage: None,

@@ -23,6 +23,8 @@ pub mod metering;
 pub mod model;
 pub mod money;
 pub mod openstack;
+pub mod orders;
+pub mod push;
 
 pub use backend::{BoxFuture, CloudBackend};
 pub use error::{CloudError, CloudResult};

@@ -270,6 +270,9 @@ pub struct InvoiceItem {
     pub rack_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub device_id: Option<String>,
+    /// The devices a line for devices outside any rack gathers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device_ids: Option<Vec<String>>,
     /// The UI's names for the rack a cost item belongs to (a Heat stack on OpenStack).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub openstack_stack_id: Option<String>,

@@ -93,6 +93,7 @@ proptest! {
             lines,
             grants_in_period: vec![],
             available_credits: Money(credits),
+            stack_names: Default::default(),
         });
         let items: i64 = inv.items.iter().filter(|i| i.item_type == lookout_cloud::ItemType::Cost).map(|i| i.amount.minor()).sum();
         prop_assert_eq!(inv.amount.minor(), items);

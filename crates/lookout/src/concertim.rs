@@ -14,6 +14,7 @@ use lookout_api::concertim::{router, ConcertimState};
 use lookout_cloud::jwt::{ClaimPolicy, MIN_SECRET_BYTES};
 use lookout_cloud::local::{run_meter, AdminPrincipal, LocalBackend, LocalConfig, Quotas};
 use lookout_cloud::openstack::run_openstack_meter;
+use lookout_cloud::push::run_push;
 use lookout_cloud::{
     CloudBackend, CloudEnv, JwtVerifier, OpenStackBackend, OpenStackConfig, Price, PriceList,
 };
@@ -137,57 +138,63 @@ pub async fn start(
         .store_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("cloud.db").display()));
-    let (backend, tx): (Arc<dyn CloudBackend>, _) = match c.backend.as_str() {
-        "local" => {
-            let backend = LocalBackend::open(
-                LocalConfig { store_url, prices },
-                Arc::new(DockerControl),
-                None,
-            )
-            .await
-            .map_err(|e| anyhow!("concertim store: {e}"))?
-            .with_quotas(quotas(c));
-            let backend = match admin_principal(c).await? {
-                Some(admin) => {
-                    tracing::info!(
-                        admin_user_id = admin.user_id(),
-                        "concertim: admin principal set"
-                    );
-                    backend.with_admin(admin)
-                }
-                None => backend,
-            };
-            let backend = Arc::new(backend);
-            let (tx, rx) = mpsc::channel(METER_QUEUE);
-            tokio::spawn(run_meter(
-                backend.clone(),
-                rx,
-                Duration::from_secs(c.flush_secs.max(1)),
-            ));
-            (backend, Some(tx))
-        }
-        "openstack" => {
-            let backend = OpenStackBackend::open(
-                openstack_config(c, store_url, prices),
-                Arc::new(DockerControl),
-            )
-            .await
-            .map_err(|e| anyhow!("concertim openstack backend: {e}"))?;
-            let backend = Arc::new(backend);
-            tokio::spawn(run_openstack_meter(
-                backend.clone(),
-                Duration::from_secs(c.flush_secs.max(1)),
-            ));
-            tracing::info!(region = ?c.region, "concertim: OpenStack backend");
-            // Devices are Nova servers: the sampler's containers are not billed here.
-            (backend, None)
-        }
-        other => {
-            return Err(anyhow!(
-                "[concertim] backend must be \"local\" or \"openstack\", not {other:?}"
-            ))
-        }
-    };
+    let (backend, tx, ledger): (Arc<dyn CloudBackend>, _, Arc<LocalBackend>) =
+        match c.backend.as_str() {
+            "local" => {
+                let backend = LocalBackend::open(
+                    LocalConfig { store_url, prices },
+                    Arc::new(DockerControl),
+                    None,
+                )
+                .await
+                .map_err(|e| anyhow!("concertim store: {e}"))?
+                .with_quotas(quotas(c));
+                let backend = match admin_principal(c).await? {
+                    Some(admin) => {
+                        tracing::info!(
+                            admin_user_id = admin.user_id(),
+                            "concertim: admin principal set"
+                        );
+                        backend.with_admin(admin)
+                    }
+                    None => backend,
+                };
+                let backend = Arc::new(backend);
+                let (tx, rx) = mpsc::channel(METER_QUEUE);
+                tokio::spawn(run_meter(
+                    backend.clone(),
+                    rx,
+                    Duration::from_secs(c.flush_secs.max(1)),
+                ));
+                (backend.clone(), Some(tx), backend)
+            }
+            "openstack" => {
+                let backend = OpenStackBackend::open(
+                    openstack_config(c, store_url, prices),
+                    Arc::new(DockerControl),
+                )
+                .await
+                .map_err(|e| anyhow!("concertim openstack backend: {e}"))?;
+                let backend = Arc::new(backend);
+                tokio::spawn(run_openstack_meter(
+                    backend.clone(),
+                    Duration::from_secs(c.flush_secs.max(1)),
+                ));
+                tracing::info!(region = ?c.region, "concertim: OpenStack backend");
+                // Devices are Nova servers: the sampler's containers are not billed here.
+                let ledger = backend.ledger();
+                (backend, None, ledger)
+            }
+            other => {
+                return Err(anyhow!(
+                    "[concertim] backend must be \"local\" or \"openstack\", not {other:?}"
+                ))
+            }
+        };
+
+    if let Some(push) = crate::concertim_push::from_config(c, &ledger, &backend)? {
+        tokio::spawn(run_push(Arc::new(push), ledger.changes()));
+    }
 
     let app = router(ConcertimState {
         backend,

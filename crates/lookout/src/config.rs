@@ -151,6 +151,7 @@ pub struct ConcertimConfig {
     pub admin_password: Option<String>,
     /// Local backend: each team's quotas, reported by `GET /team/limits`.
     pub quotas: ConcertimQuotas,
+    pub push: ConcertimPush,
 }
 
 /// `[concertim.quotas]`: per-team quotas of the local backend, named as Nova and Cinder name
@@ -174,6 +175,48 @@ impl Default for ConcertimQuotas {
             volumes: -1,
             gigabytes: -1,
         }
+    }
+}
+
+/// `[concertim.push]`: pushing each team's credits and cost to Concertim's own API (as the
+/// original's billing handler does). Off while `url` is unset.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcertimPush {
+    /// Concertim's base URL (e.g. `https://concertim.example`).
+    pub url: Option<String>,
+    /// A Concertim root user's login.
+    pub login: Option<String>,
+    /// Its password; `CONCERTIM_PUSH_PASSWORD` (or the file `CONCERTIM_PUSH_PASSWORD_FILE`
+    /// names) wins. Never logged.
+    pub password: Option<String>,
+    /// Seconds between pushes when nothing changes.
+    pub every_secs: u64,
+    /// Bound of each call to Concertim.
+    pub timeout_ms: u64,
+}
+
+impl Default for ConcertimPush {
+    fn default() -> Self {
+        Self {
+            url: None,
+            login: None,
+            password: None,
+            every_secs: 60,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConcertimPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConcertimPush")
+            .field("url", &self.url)
+            .field("login", &self.login)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("every_secs", &self.every_secs)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 
@@ -268,6 +311,7 @@ impl Default for ConcertimConfig {
             admin_user_id: "admin".into(),
             admin_password: None,
             quotas: ConcertimQuotas::default(),
+            push: ConcertimPush::default(),
         }
     }
 }
@@ -308,6 +352,7 @@ impl std::fmt::Debug for ConcertimConfig {
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .field("quotas", &self.quotas)
+            .field("push", &self.push)
             .finish()
     }
 }

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod concertim;
+mod concertim_push;
 mod config;
 mod config_error;
 mod conn_limit;

@@ -149,9 +149,13 @@ async fn power_actions_change_real_containers_within_the_team() {
         let rack = items
             .values()
             .any(|i| i["type"] == "cost" && i["rack_id"] == "web");
-        let device = items
-            .values()
-            .any(|i| i["type"] == "cost" && i["device_id"] == dev.id.as_str());
+        // Devices outside a rack share one line, which lists them.
+        let device = items.values().any(|i| {
+            i["type"] == "cost"
+                && i["device_ids"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|d| d == dev.id.as_str()))
+        });
         (rack && device).then_some(b)
     })
     .await;

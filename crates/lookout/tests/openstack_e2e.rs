@@ -1061,3 +1061,158 @@ async fn extras_are_501_on_the_local_backend() {
         assert_eq!(b["error"], "NotImplemented", "{b}");
     }
 }
+
+/// The billing side on OpenStack (concertim_ui_billing.rs has the sources): the cluster
+/// builder's order routes, an order tagged with a real Heat stack (the sync reads the stack's
+/// resources through Heat without a warning), and DELETE /team with a role still assigned
+/// (Keystone drops the assignments with the project).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the OpenStack lab: scripts/test-openstack.sh brings it up and runs these"]
+async fn orders_stack_costs_and_team_deletion_with_roles() {
+    let lab = lab();
+    let c = client();
+    let cm = OsLookout::start(&lab, &[]);
+    let (atok, abody) = admin_token(&c, &lab).await;
+    let env = env_names(&lab);
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/team",
+            json!({"cloud_env": env, "name": unique("orders")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let pid = b["project_id"].as_str().unwrap().to_string();
+    let acct = b["billing_acct_id"].as_str().unwrap().to_string();
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/user",
+            json!({"cloud_env": env, "username": unique("o"),
+            "name": "O", "email": "o@example.com", "password": "o-pw-1"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let uid = b["user_cloud_id"].as_str().unwrap().to_string();
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/team_role",
+            json!({"cloud_env": env,
+            "team_role": {"project_id": pid, "user_id": uid, "role": "member"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    // A stack to tag the order with (the cluster builder's `openstack_stack_id`).
+    let heat = endpoint(&abody, "orchestration");
+    let (s, b) = os_req(
+        &c,
+        Method::POST,
+        &format!("{heat}/stacks"),
+        &atok,
+        Some(json!({"stack_name": unique("ordered"), "template": {"heat_template_version": "2018-08-31",
+            "resources": {"r": {"type": "OS::Heat::RandomString", "properties": {"length": 8}}}}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let stack_id = b["stack"]["id"].as_str().unwrap().to_string();
+
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/create_order",
+            json!({"order": {"billing_account_id": acct}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let order = b["order_id"].as_str().unwrap().to_string();
+    for (k, v) in [
+        ("openstack_stack_id", stack_id.as_str()),
+        ("openstack_stack_name", "Lab rack"),
+    ] {
+        let (s, b) = cm
+            .call(
+                &c,
+                Method::POST,
+                "/add_order_tag",
+                json!({"tag": {"order_id": order, "tag_name": k, "tag_value": v}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    // The draft syncs usage from Nova and reads the tagged stack's servers from Heat.
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/get_draft_invoice",
+            json!({"invoice": {"billing_acct_id": acct}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let logs = cm._lookout.logs();
+    assert!(
+        !logs.contains("heat: stacks of the team's orders not read"),
+        "{logs}"
+    );
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::POST,
+            "/delete_order",
+            json!({"order": {"order_id": order}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    // DELETE /team with the member role still assigned: 200, and the project is gone.
+    let (s, b) = cm
+        .call(
+            &c,
+            Method::DELETE,
+            "/team",
+            json!({"cloud_env": env,
+            "team_info": {"project_id": pid, "billing_acct_id": acct}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = os_req(
+        &c,
+        Method::GET,
+        &format!("{}/projects/{pid}", lab.auth_url),
+        &atok,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = os_req(
+        &c,
+        Method::GET,
+        &format!("{}/role_assignments?scope.project.id={pid}", lab.auth_url),
+        &atok,
+        None,
+    )
+    .await;
+    assert!(s == 200 || s == 404);
+    let _ = os_req(
+        &c,
+        Method::DELETE,
+        &format!("{heat}/stacks/{stack_id}"),
+        &atok,
+        None,
+    )
+    .await;
+    let _ = cm
+        .call(
+            &c,
+            Method::DELETE,
+            "/user",
+            json!({"cloud_env": env, "user_info": {"cloud_user_id": uid}}),
+        )
+        .await;
+}

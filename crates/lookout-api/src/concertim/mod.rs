@@ -8,6 +8,7 @@
 //! bodies, calls the backend and shapes replies.
 
 pub mod fields;
+mod orders;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +103,8 @@ pub fn router(state: ConcertimState) -> Router {
             post(create_user).patch(update_user).delete(delete_user),
         )
         .route("/team", post(create_team).delete(delete_team))
+        // The UI's delete_team_job.rb sends DELETE to `/delete_team` in some versions.
+        .route("/delete_team", axum::routing::delete(delete_team))
         .route(
             "/team_role",
             post(create_team_role)
@@ -120,6 +123,12 @@ pub fn router(state: ConcertimState) -> Router {
         .route("/get_account_invoice", post(get_invoice))
         .route("/credits", post(add_credits))
         .route("/get_credits", post(get_credits))
+        .route("/create_order", post(orders::create_order))
+        .route(
+            "/delete_order",
+            post(orders::delete_order).delete(orders::delete_order),
+        )
+        .route("/add_order_tag", post(orders::add_order_tag))
         .route("/statistics", get(statistics))
         .route("/team/limits", get(team_limits))
         .route("/team/{project_id}/quotas", get(team_quotas))

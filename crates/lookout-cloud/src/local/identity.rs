@@ -402,19 +402,13 @@ impl LocalBackend {
                 "is not the billing account of this team",
             ));
         }
-        let members = sqlx::query(
-            self.db
-                .sql("SELECT COUNT(*) FROM cloud_team_roles WHERE team_id = ?"),
-        )
-        .bind(project_id.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>(0)?;
-        if members > 0 {
-            return Err(CloudError::Conflict(format!(
-                "team {project_id} still has {members} role assignment(s); remove its members first"
-            )));
-        }
+        // As Keystone does when a project is deleted: its role assignments go with it (the UI's
+        // delete_team_job.rb never removes them first). Usage, credits, orders and invoices
+        // stay, keyed by the team id, as the ledger's history.
+        sqlx::query(self.db.sql("DELETE FROM cloud_team_roles WHERE team_id = ?"))
+            .bind(project_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(self.db.sql("DELETE FROM cloud_teams WHERE id = ?"))
             .bind(project_id.to_string())
             .execute(&mut *tx)

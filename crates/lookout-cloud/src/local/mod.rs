@@ -16,6 +16,7 @@ pub mod devices;
 mod identity;
 mod keypairs;
 mod storage;
+mod orders;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +64,8 @@ pub struct LocalBackend {
     admin: Option<AdminPrincipal>,
     /// Per-team quotas `GET /team/limits` reports (see [`capacity`]).
     quotas: Quotas,
+    /// Signalled after credits, orders or invoices change (the Concertim push listens).
+    changes: Arc<tokio::sync::Notify>,
 }
 
 fn new_id() -> String {
@@ -102,6 +105,7 @@ impl LocalBackend {
         clock: Option<Clock>,
     ) -> CloudResult<Self> {
         let db = Db::open(&cfg.store_url).await?;
+        crate::orders::ensure_schema(&db).await?;
         Ok(Self {
             db,
             prices: cfg.prices,
@@ -111,7 +115,13 @@ impl LocalBackend {
             clock: clock.unwrap_or_else(|| Arc::new(crate::now_ms)),
             admin: None,
             quotas: Quotas::default(),
+            changes: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Signalled after each change of credits, orders or invoices.
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
     }
 
     pub fn prices(&self) -> &PriceList {
@@ -288,6 +298,9 @@ impl LocalBackend {
             tracing::info!(team = %team.id, %period, amount = %inv.amount, "invoice committed");
             committed += 1;
         }
+        if committed > 0 {
+            self.changes.notify_one();
+        }
         Ok(committed)
     }
 
@@ -359,6 +372,7 @@ impl LocalBackend {
             lines: lines.into_values().collect(),
             grants_in_period,
             available_credits: granted.saturating_add(used),
+            stack_names: self.stack_names(&team.id).await?,
         }))
     }
 
@@ -518,6 +532,7 @@ impl LocalBackend {
         .bind(now / 1000)
         .execute(&self.db.pool)
         .await?;
+        self.changes.notify_one();
         Ok(amount)
     }
 
@@ -705,6 +720,26 @@ impl CloudBackend for LocalBackend {
         env: &'a CloudEnv,
     ) -> BoxFuture<'a, CloudResult<serde_json::Value>> {
         Box::pin(self.do_team_limits(env))
+    }
+
+    fn create_order<'a>(
+        &'a self,
+        acct: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::Order>> {
+        Box::pin(self.do_create_order(acct))
+    }
+
+    fn delete_order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, CloudResult<()>> {
+        Box::pin(self.do_delete_order(order_id))
+    }
+
+    fn add_order_tag<'a>(
+        &'a self,
+        order_id: &'a str,
+        name: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::OrderTag>> {
+        Box::pin(self.do_add_order_tag(order_id, name, value))
     }
 }
 

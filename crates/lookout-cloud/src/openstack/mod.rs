@@ -11,6 +11,7 @@
 //! rated with the same price list and ledger as the local backend, so invoices read the same.
 
 pub mod client;
+mod stacks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use crate::backend::{BoxFuture, CloudBackend};
 use crate::error::{CloudError, CloudResult};
 use crate::keys;
 use crate::local::{Db, LocalBackend, LocalConfig};
-use crate::metering::{period_of, PriceList, ResourceKind};
+use crate::metering::{period_of, PriceList};
 use crate::model::*;
 use crate::money::Money;
 
@@ -848,18 +849,30 @@ impl OpenStackBackend {
                 None,
             )
             .await?;
-        let lines = parse_usage(&r.body);
+        let servers = parse_usage(&r.body);
+        // Servers of the stacks the team's orders name are billed per stack (rack); a Heat
+        // that does not answer leaves them per server until the next sync.
+        let stack_of = match self.server_stacks(&s, project_id).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(team = project_id, error = %e, "heat: stacks of the team's orders not read; billing its servers one by one");
+                Default::default()
+            }
+        };
+        let lines = stacks::group_by_stack(&servers, &stack_of);
+        // Nova's figures are absolute for the whole period (deleted servers included), so the
+        // period's lines are replaced as a whole: a server that moved into a stack leaves no
+        // stale device line behind.
         let mut tx = self.db.pool.begin().await?;
+        sqlx::query(
+            self.db
+                .sql("DELETE FROM cloud_usage WHERE team_id = ? AND period = ?"),
+        )
+        .bind(project_id.to_string())
+        .bind(period.to_string())
+        .execute(&mut *tx)
+        .await?;
         for u in &lines {
-            sqlx::query(self.db.sql(
-                "DELETE FROM cloud_usage WHERE team_id = ? AND period = ? AND kind = ? AND resource_id = ?",
-            ))
-            .bind(project_id.to_string())
-            .bind(period.to_string())
-            .bind(ResourceKind::Device.as_str())
-            .bind(u.instance_id.clone())
-            .execute(&mut *tx)
-            .await?;
             sqlx::query(self.db.sql(
                 "INSERT INTO cloud_usage (team_id, period, kind, resource_id, resource_name, \
                  cpu_core_ms, mem_mib_ms, running_ms, disk_gib_ms) \
@@ -867,13 +880,13 @@ impl OpenStackBackend {
             ))
             .bind(project_id.to_string())
             .bind(period.to_string())
-            .bind(ResourceKind::Device.as_str())
-            .bind(u.instance_id.clone())
+            .bind(u.kind.as_str())
+            .bind(u.id.clone())
             .bind(u.name.clone())
-            .bind(u.cpu_core_ms)
-            .bind(u.mem_mib_ms)
-            .bind(u.running_ms)
-            .bind(u.disk_gib_ms)
+            .bind(u.usage.cpu_core_ms)
+            .bind(u.usage.mem_mib_ms)
+            .bind(u.usage.running_ms)
+            .bind(u.usage.disk_gib_ms)
             .execute(&mut *tx)
             .await?;
         }
@@ -1153,6 +1166,26 @@ impl CloudBackend for OpenStackBackend {
             self.refresh_account(acct).await;
             self.ledger.get_credits(acct).await
         })
+    }
+
+    fn create_order<'a>(
+        &'a self,
+        acct: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::Order>> {
+        self.ledger.create_order(acct)
+    }
+
+    fn delete_order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, CloudResult<()>> {
+        self.ledger.delete_order(order_id)
+    }
+
+    fn add_order_tag<'a>(
+        &'a self,
+        order_id: &'a str,
+        name: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, CloudResult<crate::orders::OrderTag>> {
+        self.ledger.add_order_tag(order_id, name, value)
     }
 
     fn statistics<'a>(&'a self) -> BoxFuture<'a, CloudResult<Value>> {
