@@ -26,6 +26,8 @@ const MAX_ZONES: usize = 256;
 /// One hwmon reading with its thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HwmonSensor {
+    /// `<chip>/<sensor>`: names this reading across ticks and restarts.
+    pub id: String,
     /// node_exporter's chip label: `<bus type>_<device>` (e.g. `platform_coretemp_0`), else the driver's name.
     pub chip: String,
     /// The driver's `name` file (e.g. `coretemp`, `nvme`, `nct6779`).
@@ -165,6 +167,7 @@ fn read_chip(dir: &Path, chip: &str, chip_name: &Option<String>) -> Vec<HwmonSen
         .into_iter()
         .filter_map(|((_, _, sensor), (kind, p))| {
             Some(HwmonSensor {
+                id: format!("{chip}/{sensor}"),
                 chip: chip.to_string(),
                 chip_name: chip_name.clone(),
                 sensor,
