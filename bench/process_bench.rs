@@ -39,6 +39,17 @@ impl Drop for Sleepers {
     }
 }
 
+/// This thread's user and system CPU ticks (USER_HZ) from `/proc/thread-self/stat`.
+fn thread_ticks() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let f: Vec<&str> = text
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_ascii_whitespace().collect())
+        .unwrap_or_default();
+    let at = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (at(11), at(12))
+}
+
 fn env_usize(name: &str, default: usize, max: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -87,6 +98,7 @@ fn main() {
     let first_cpu = (thread_cpu() - c0).as_secs_f64() * 1e3;
     let mut cpu_ms = Vec::with_capacity(rounds);
     let mut rows = 0;
+    let (u0, s0) = thread_ticks();
     for i in 0..rounds {
         std::thread::sleep(Duration::from_millis(20));
         let c = thread_cpu();
@@ -94,6 +106,7 @@ fn main() {
         cpu_ms.push((thread_cpu() - c).as_secs_f64() * 1e3);
         rows = t.processes.len();
     }
+    let (u1, s1) = thread_ticks();
     cpu_ms.sort_by(f64::total_cmp);
     let mean = cpu_ms.iter().sum::<f64>() / cpu_ms.len() as f64;
     println!(
@@ -104,6 +117,12 @@ fn main() {
         percentile(&cpu_ms, 0.5),
         percentile(&cpu_ms, 0.9),
         percentile(&cpu_ms, 1.0),
+    );
+    let per = |t: u64| t as f64 * 10.0 / rounds as f64;
+    println!(
+        "lookout  of which user {:.1} ms, kernel {:.1} ms per refresh (USER_HZ ticks over all rounds)",
+        per(u1 - u0),
+        per(s1 - s0)
     );
 
     match std::env::var("PSUTIL_PYTHON") {

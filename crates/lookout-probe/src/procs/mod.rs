@@ -4,8 +4,9 @@
 //! Cost bound: the table is refreshed every `every_ticks` ticks (the snapshot in between
 //! carries the last table, shared, not copied), and at most `max_processes` are read per
 //! refresh. What never changes for a process's life — its command line, user and container —
-//! is read once per (pid, start time), so a steady refresh reads two small files per process
-//! (`stat` and `io`). Measured in `bench/process_bench.rs` (docs/benchmarks.md).
+//! is read once per (pid, start time), so a steady refresh reads `stat` of every process and
+//! `io` only of those whose `stat` changed (an idle process did no I/O; most processes of a
+//! host are idle). Measured in `bench/process_bench.rs` (docs/benchmarks.md).
 
 #![forbid(unsafe_code)]
 
@@ -92,6 +93,11 @@ struct Known {
     start_ticks: u64,
     cpu_ticks: u64,
     io: Option<parse::IoCounters>,
+    /// When `io` was read: a process whose `stat` did not change since the last refresh did
+    /// not run, so its `io` is not read again, and the next rate spans the whole gap.
+    io_at: Option<Instant>,
+    /// Hash of the last `stat` text.
+    stat_hash: u64,
     uid: u32,
     user: Arc<str>,
     command: Arc<str>,
@@ -165,7 +171,6 @@ impl ProcessProbe {
             self.load_users();
         }
         self.users_age = (self.users_age + 1) % PASSWD_REFRESHES;
-        let elapsed = self.prev_at.map_or(0.0, |p| rate::elapsed_secs(p, now));
         self.generation += 1;
         let mut processes = Vec::with_capacity(self.known.len() + 16);
         let mut truncated = false;
@@ -192,7 +197,7 @@ impl ProcessProbe {
                 break;
             }
             // A process may exit between the listing and the read: it is simply not shown.
-            if let Some(p) = self.read_one(pid, elapsed) {
+            if let Some(p) = self.read_one(pid, now) {
                 processes.push(p);
             }
         }
@@ -221,42 +226,65 @@ impl ProcessProbe {
         }
     }
 
-    fn read_one(&mut self, pid: u32, elapsed: f64) -> Option<ProcessInfo> {
+    fn read_one(&mut self, pid: u32, now: Instant) -> Option<ProcessInfo> {
         if !self.read(pid, "stat") {
             return None;
         }
-        let stat = parse::parse_stat(&String::from_utf8_lossy(&self.buf))?;
-        let io = if self.read(pid, "io") {
-            parse::parse_io(&String::from_utf8_lossy(&self.buf))
-        } else {
-            None
+        let stat_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.buf.hash(&mut h);
+            h.finish()
         };
+        let stat = parse::parse_stat(&String::from_utf8_lossy(&self.buf))?;
         let generation = self.generation;
         let fresh = !matches!(self.known.get(&pid), Some(k) if k.start_ticks == stat.start_ticks);
         if fresh {
             let known = self.first_sight(pid, &stat);
             self.known.insert(pid, known);
         }
-        let k = self.known.get_mut(&pid)?;
-        let (cpu_percent, read_rate, write_rate) = if fresh {
-            (0.0, io.map(|_| 0.0), io.map(|_| 0.0))
+        let unchanged = !fresh
+            && self
+                .known
+                .get(&pid)
+                .is_some_and(|k| k.stat_hash == stat_hash);
+        let io = if unchanged {
+            None
+        } else if self.read(pid, "io") {
+            parse::parse_io(&String::from_utf8_lossy(&self.buf))
         } else {
-            let rates = match (k.io, io) {
-                (Some(p), Some(c)) => (
-                    Some(rate::per_second(p.read_bytes, c.read_bytes, elapsed)),
-                    Some(rate::per_second(p.write_bytes, c.write_bytes, elapsed)),
-                ),
-                (None, Some(_)) => (Some(0.0), Some(0.0)),
-                _ => (None, None),
-            };
-            (
-                parse::cpu_percent(k.cpu_ticks, stat.cpu_ticks, elapsed, USER_HZ),
-                rates.0,
-                rates.1,
-            )
+            None
         };
+        let elapsed = self.prev_at.map_or(0.0, |p| rate::elapsed_secs(p, now));
+        let k = self.known.get_mut(&pid)?;
+        let cpu_percent = if fresh {
+            0.0
+        } else {
+            parse::cpu_percent(k.cpu_ticks, stat.cpu_ticks, elapsed, USER_HZ)
+        };
+        let (read_rate, write_rate) = match (unchanged, k.io, k.io_at, io) {
+            // Did not run: no I/O of its own since the last refresh.
+            (true, Some(_), _, _) => (Some(0.0), Some(0.0)),
+            (true, None, _, _) => (None, None),
+            (false, Some(p), Some(at), Some(c)) => {
+                let span = rate::elapsed_secs(at, now);
+                (
+                    Some(rate::per_second(p.read_bytes, c.read_bytes, span)),
+                    Some(rate::per_second(p.write_bytes, c.write_bytes, span)),
+                )
+            }
+            (false, _, _, Some(_)) => (Some(0.0), Some(0.0)),
+            (false, _, _, None) => (None, None),
+        };
+        if io.is_some() {
+            k.io = io;
+            k.io_at = Some(now);
+        } else if !unchanged {
+            k.io = None;
+            k.io_at = None;
+        }
         k.cpu_ticks = stat.cpu_ticks;
-        k.io = io;
+        k.stat_hash = stat_hash;
         k.seen = generation;
         Some(ProcessInfo {
             pid,
@@ -304,6 +332,8 @@ impl ProcessProbe {
             start_ticks: stat.start_ticks,
             cpu_ticks: stat.cpu_ticks,
             io: None,
+            io_at: None,
+            stat_hash: 0,
             uid,
             user,
             command: Arc::from(command),
@@ -350,9 +380,16 @@ mod tests {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         std::hint::black_box(x);
+        // And write to a real disk (page cache dirtied by this process counts as its write_bytes).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/procs-io-test.bin");
+        std::fs::write(&path, vec![7u8; 4 << 20]).unwrap();
+        let _ = std::fs::remove_file(&path);
         let second = probe.refresh(Instant::now(), 1);
         let mine = second.processes.iter().find(|p| p.pid == me).unwrap();
         assert!(mine.cpu_percent > 20.0, "cpu {}", mine.cpu_percent);
+        if let Some(w) = mine.write_bytes_per_sec {
+            assert!(w > 1_000_000.0, "write rate {w}");
+        }
         assert!(first.processes.len() > 1);
     }
 
