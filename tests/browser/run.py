@@ -106,7 +106,13 @@ class Env:
                                   capture_output=True, text=True, check=True).stdout.strip()
         deadline = time.time() + 60
         while time.time() < deadline:
-            code, body = self.api("/api/v1/containers")
+            try:
+                code, body = self.api("/api/v1/containers")
+            except urllib.error.URLError:
+                # Not listening yet: on a loaded host, generating the TLS certificate can
+                # outlast `docker run`.
+                time.sleep(0.2)
+                continue
             if code == 200 and any(c["name"] == self.container and c["cpu_percent"] is not None
                                    for c in body["containers"]):
                 return
