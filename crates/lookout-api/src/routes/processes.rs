@@ -99,11 +99,7 @@ pub fn compare(sort: ProcessSort, a: &ProcessInfo, b: &ProcessInfo) -> Ordering 
 }
 
 /// The top `limit` of `rows` by `sort`, without sorting the whole table.
-pub fn top<'a>(
-    mut rows: Vec<&'a ProcessInfo>,
-    sort: ProcessSort,
-    limit: usize,
-) -> Vec<&'a ProcessInfo> {
+pub fn top(mut rows: Vec<&ProcessInfo>, sort: ProcessSort, limit: usize) -> Vec<&ProcessInfo> {
     if rows.len() > limit {
         rows.select_nth_unstable_by(limit, |a, b| compare(sort, a, b));
         rows.truncate(limit);
