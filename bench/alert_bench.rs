@@ -104,6 +104,7 @@ fn snapshot(tick: u64, churn: bool) -> Snapshot {
         host,
         containers: ContainersView::Available { containers },
         gpu: Default::default(),
+        processes: None,
     }
 }
 

@@ -75,7 +75,16 @@ if docker info >/dev/null 2>&1 && docker image inspect lookout-test/busybox:late
 else
   echo "no Docker engine (or no lookout-test/busybox image): container panels may be empty"
 fi
-LOOKOUT_TOKEN="$TOKEN" LOOKOUT_STORE__FLUSH_INTERVAL_S=1 \
+# Sensors: this host's own where it has hwmon chips; else the sysfs tree captured from real
+# hosts that the probe's tests read (its hwmon chips and thermal zone, with this host's
+# block devices beside them), so promtool sees every node_hwmon_* family lookout writes.
+SYS_ROOT=/sys
+if ! ls /sys/class/hwmon/hwmon* >/dev/null 2>&1; then
+  SYS_ROOT="$TMP/sys"
+  cp -a crates/lookout-probe/tests/fixtures/sysfs-node-exporter "$SYS_ROOT"
+  ln -s /sys/block "$SYS_ROOT/block"
+fi
+LOOKOUT_TOKEN="$TOKEN" LOOKOUT_STORE__FLUSH_INTERVAL_S=1 LOOKOUT_HOST__SYS_ROOT="$SYS_ROOT" \
   "$BIN" serve --http --listen "127.0.0.1:$LPORT" --data-dir "$TMP/data" >"$TMP/lookout.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do
@@ -96,6 +105,18 @@ grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/headers" \
 # On a GPU host the only lint promtool may print (and then exit 3 for) is about
 # dcgm-exporter's label spelling (modelName), kept on purpose so dashboards made for
 # dcgm-exporter work (docs/metrics.md). Anything else, or a parse error, fails.
+missing=""
+for fam in node_hwmon_temp_celsius node_hwmon_temp_crit_celsius node_hwmon_temp_max_celsius \
+  node_hwmon_chip_names node_hwmon_sensor_label node_thermal_zone_temp; do
+  grep -q "^# TYPE $fam gauge" "$TMP/metrics.txt" || missing="$missing $fam"
+done
+if [ "$SYS_ROOT" != /sys ]; then
+  for fam in node_hwmon_fan_rpm node_hwmon_in_volts; do
+    grep -q "^# TYPE $fam gauge" "$TMP/metrics.txt" || missing="$missing $fam"
+  done
+fi
+[ -z "$missing" ] && ok "sensor families on /metrics under node_exporter's names (sys root $SYS_ROOT)" \
+  || { grep node_ "$TMP/metrics.txt" | head -20; ko "sensor families missing:$missing"; }
 rc=0
 promtool check metrics <"$TMP/metrics.txt" >"$TMP/lint" 2>&1 || rc=$?
 grep -v "^DCGM_FI_[A-Z_]* label names should be written in 'snake_case' not 'camelCase'$" "$TMP/lint" >"$TMP/lint.other" || true

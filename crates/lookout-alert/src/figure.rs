@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use lookout_probe::gpu::GpuStats;
+use lookout_probe::sensors::{HwmonSensor, SensorKind};
 use lookout_probe::{ContainerStats, DiskIo, Filesystem, NetInterface, Snapshot};
 
 /// What kind of thing a figure belongs to; decides the instance labels and what `match` filters.
@@ -15,6 +16,8 @@ pub enum Scope {
     Disk,
     Container,
     Gpu,
+    /// One hwmon reading (`chip/sensor`).
+    Sensor,
 }
 
 macro_rules! figures {
@@ -61,6 +64,11 @@ figures! {
     GpuMemoryUsed = "gpu.memory_used_percent", Gpu, "GPU memory used %";
     GpuTemperature = "gpu.temperature_celsius", Gpu, "GPU temperature, degrees Celsius";
     GpuPower = "gpu.power_watts", Gpu, "GPU power draw, watts";
+    HostTemperatureMax = "host.temperature_max_celsius", Host, "hottest hwmon temperature or thermal zone of the host, degrees Celsius (absent without sensors)";
+    SensorTemperature = "sensor.temperature_celsius", Sensor, "each hwmon temperature, degrees Celsius (match.name: the chip, e.g. platform_coretemp_0)";
+    SensorTemperatureToCrit = "sensor.temperature_below_crit_celsius", Sensor, "degrees left before each hwmon temperature's critical threshold (sensors with one)";
+    SensorFan = "sensor.fan_rpm", Sensor, "each hwmon fan, revolutions per minute";
+    SensorVoltage = "sensor.voltage_volts", Sensor, "each hwmon voltage, volts";
 }
 
 /// One instance of a figure in a snapshot.
@@ -72,6 +80,7 @@ pub enum Instance<'a> {
     Disk(&'a DiskIo),
     Container(&'a ContainerStats),
     Gpu(&'a GpuStats),
+    Sensor(&'a HwmonSensor),
 }
 
 impl<'a> Instance<'a> {
@@ -85,6 +94,7 @@ impl<'a> Instance<'a> {
             Instance::Disk(d) => &d.name,
             Instance::Container(c) => &c.name,
             Instance::Gpu(g) => &g.uuid,
+            Instance::Sensor(x) => &x.id,
         }
     }
 
@@ -92,6 +102,7 @@ impl<'a> Instance<'a> {
     pub fn match_name(&self) -> &'a str {
         match self {
             Instance::Gpu(g) => &g.name,
+            Instance::Sensor(x) => &x.chip,
             other => other.key(),
         }
     }
@@ -129,6 +140,13 @@ impl<'a> Instance<'a> {
                 l.insert("gpu_uuid".into(), g.uuid.clone());
                 l.insert("gpu_name".into(), g.name.clone());
             }
+            Instance::Sensor(x) => {
+                l.insert("chip".into(), x.chip.clone());
+                l.insert("sensor".into(), x.sensor.clone());
+                if let Some(label) = &x.label {
+                    l.insert("label".into(), label.clone());
+                }
+            }
         }
         l
     }
@@ -144,13 +162,14 @@ fn flag(b: bool) -> f64 {
 
 impl Scope {
     /// Every scope, in the order of [`Scope::index`].
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Host,
         Scope::Filesystem,
         Scope::Interface,
         Scope::Disk,
         Scope::Container,
         Scope::Gpu,
+        Scope::Sensor,
     ];
 
     /// A dense index, for per-scope tables.
@@ -175,6 +194,7 @@ pub fn for_each_key<'a>(scope: Scope, s: &'a Snapshot, mut f: impl FnMut(&'a str
             .iter()
             .for_each(|x| f(&x.name)),
         Scope::Gpu => s.gpu.gpus.iter().for_each(|x| f(&x.uuid)),
+        Scope::Sensor => h.sensors.hwmon.iter().for_each(|x| f(&x.id)),
     }
 }
 
@@ -270,6 +290,34 @@ pub fn for_each_value<'a>(
                 }
             }
         }
+        Figure::HostTemperatureMax => {
+            if let Some(t) = h.sensors.max_temperature() {
+                f(host, 0, t)
+            }
+        }
+        Figure::SensorTemperature
+        | Figure::SensorTemperatureToCrit
+        | Figure::SensorFan
+        | Figure::SensorVoltage => {
+            let kind = match figure {
+                Figure::SensorFan => SensorKind::Fan,
+                Figure::SensorVoltage => SensorKind::Voltage,
+                _ => SensorKind::Temperature,
+            };
+            // Numbered among all readings, as `for_each_key` lists them.
+            for (i, x) in h.sensors.hwmon.iter().enumerate() {
+                if x.kind != kind {
+                    continue;
+                }
+                let v = match figure {
+                    Figure::SensorTemperatureToCrit => x.crit.map(|c| c - x.value),
+                    _ => Some(x.value),
+                };
+                if let Some(v) = v {
+                    f(Instance::Sensor(x), i, v)
+                }
+            }
+        }
     }
 }
 
@@ -283,5 +331,51 @@ mod tests {
             assert_eq!(Figure::parse(f.name()), Some(*f));
         }
         assert_eq!(Figure::parse("host.cpu"), None);
+    }
+
+    /// Sensor figures read the captured sysfs tree of the probe's tests.
+    #[test]
+    fn sensor_figures_from_a_captured_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../lookout-probe/tests/fixtures/sysfs-node-exporter");
+        let s = Snapshot {
+            taken_at_ms: 0,
+            tick: 1,
+            host: lookout_probe::HostSnapshot {
+                hostname: "h".into(),
+                sensors: lookout_probe::sensors::read(&root),
+                ..Default::default()
+            },
+            containers: lookout_probe::ContainersView::Unavailable {
+                reason: "off".into(),
+            },
+            gpu: Default::default(),
+            processes: None,
+        };
+        let collect = |fig| {
+            let mut v = Vec::new();
+            for_each_value(fig, &s, |i, _, x| v.push((i.key().to_string(), x)));
+            v
+        };
+        assert_eq!(collect(Figure::HostTemperatureMax), [(String::new(), 55.0)]);
+        let temps = collect(Figure::SensorTemperature);
+        assert_eq!(temps.len(), 5);
+        assert_eq!(temps[0], ("platform_coretemp_1/temp1".to_string(), 55.0));
+        assert_eq!(
+            collect(Figure::SensorTemperatureToCrit)[0],
+            ("platform_coretemp_1/temp1".to_string(), 45.0)
+        );
+        assert_eq!(
+            collect(Figure::SensorFan),
+            [("nct6779/fan2".to_string(), 1098.0)]
+        );
+        assert_eq!(collect(Figure::SensorVoltage).len(), 2);
+        let mut labels = None;
+        for_each_value(Figure::SensorTemperature, &s, |i, _, _| {
+            labels.get_or_insert_with(|| i.labels("h"));
+        });
+        let labels = labels.unwrap();
+        assert_eq!(labels["label"], "Physical id 0");
+        assert_eq!(labels["chip"], "platform_coretemp_1");
     }
 }

@@ -48,6 +48,15 @@ fn figure_expr(f: Figure) -> Option<&'static str> {
         Figure::GpuMemoryUsed => "100 * DCGM_FI_DEV_FB_USED{MATCH} / DCGM_FI_DEV_FB_TOTAL{MATCH}",
         Figure::GpuTemperature => "DCGM_FI_DEV_GPU_TEMP{MATCH}",
         Figure::GpuPower => "DCGM_FI_DEV_POWER_USAGE{MATCH}",
+        Figure::HostTemperatureMax => {
+            "max({__name__=~\"node_hwmon_temp_celsius|node_thermal_zone_temp\"})"
+        }
+        Figure::SensorTemperature => "node_hwmon_temp_celsius{MATCH}",
+        Figure::SensorTemperatureToCrit => {
+            "node_hwmon_temp_crit_celsius{MATCH} - on(chip, sensor) node_hwmon_temp_celsius{MATCH}"
+        }
+        Figure::SensorFan => "node_hwmon_fan_rpm{MATCH}",
+        Figure::SensorVoltage => "node_hwmon_in_volts{MATCH}",
         Figure::DiskBusy | Figure::ContainerRestarting => return None,
     })
 }
@@ -59,6 +68,7 @@ fn name_label(scope: Scope) -> &'static str {
         Scope::Interface | Scope::Disk => "device",
         Scope::Container => "name",
         Scope::Gpu => "modelName",
+        Scope::Sensor => "chip",
         Scope::Host => "",
     }
 }

@@ -28,6 +28,7 @@ fn snap(t_ms: i64, cpu: f64, containers: Vec<ContainerStats>) -> Snapshot {
         host,
         containers: ContainersView::Available { containers },
         gpu: Default::default(),
+        processes: None,
     }
 }
 

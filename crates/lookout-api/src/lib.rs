@@ -80,6 +80,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::native::router())
         .merge(routes::gpu::router())
+        .merge(routes::processes::router())
         .merge(routes::iotconnect::router())
         .merge(routes::docker_stats::router())
         .merge(routes::ops::router())

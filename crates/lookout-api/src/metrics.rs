@@ -12,6 +12,7 @@ pub mod encode;
 mod gpu;
 mod host;
 mod process;
+mod sensors;
 mod store;
 
 use std::sync::{Arc, Mutex};
@@ -202,6 +203,7 @@ impl HttpMetrics {
         if let Some(s) = snapshot {
             scrape.register_collector(Box::new(host::HostCollector(s.clone())));
             scrape.register_collector(Box::new(container::ContainerCollector(s.clone())));
+            scrape.register_collector(Box::new(sensors::SensorCollector(s.clone())));
             scrape.register_collector(Box::new(gpu::GpuCollector(s)));
         }
         let registry = self

@@ -39,6 +39,7 @@ fn snapshot(tick: u64) -> Option<Arc<Snapshot>> {
         host: HostSnapshot::default(),
         containers: ContainersView::Available { containers: vec![] },
         gpu: Default::default(),
+        processes: None,
     }))
 }
 

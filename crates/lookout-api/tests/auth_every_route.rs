@@ -39,6 +39,7 @@ fn app(control: Arc<RecordingControl>) -> axum::Router {
         host: HostSnapshot::default(),
         containers: ContainersView::Available { containers: vec![] },
         gpu: Default::default(),
+        processes: None,
     };
     let (_tx, rx) = watch::channel(Some(Arc::new(snapshot)));
     // Keep the sender alive for the test's duration.

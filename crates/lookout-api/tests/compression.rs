@@ -36,6 +36,7 @@ fn app() -> axum::Router {
         host,
         containers: ContainersView::Available { containers: vec![] },
         gpu: Default::default(),
+        processes: None,
     };
     let (tx, rx) = watch::channel(Some(Arc::new(snapshot)));
     std::mem::forget(tx);

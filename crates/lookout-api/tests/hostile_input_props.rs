@@ -41,6 +41,7 @@ fn app() -> axum::Router {
         host: HostSnapshot::default(),
         containers: ContainersView::Available { containers: vec![] },
         gpu: Default::default(),
+        processes: None,
     };
     let (tx, rx) = watch::channel(Some(Arc::new(snapshot)));
     std::mem::forget(tx);

@@ -321,6 +321,7 @@ mod tests {
             host: Default::default(),
             containers: lookout_probe::ContainersView::Available { containers },
             gpu: Default::default(),
+            processes: None,
         }
     }
 

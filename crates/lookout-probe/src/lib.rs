@@ -12,7 +12,9 @@ pub mod docker;
 pub mod gpu;
 pub mod host;
 pub mod model;
+pub mod procs;
 pub mod sampler;
+pub mod sensors;
 
 pub use model::*;
 pub use sampler::Sampler;

@@ -18,6 +18,11 @@ pub struct Snapshot {
     pub containers: ContainersView,
     /// NVIDIA GPUs and their processes, or why they are not monitored.
     pub gpu: crate::gpu::GpuView,
+    /// The process table (refreshed every `sampling.processes_every_ticks` ticks, so it may
+    /// be older than this snapshot); `None` when process sampling is off. Served by
+    /// `/api/v1/processes`, not with the snapshot.
+    #[serde(skip)]
+    pub processes: Option<std::sync::Arc<crate::procs::ProcessTable>>,
 }
 
 /// Host-wide figures. Rates (per second) are computed between this tick and the previous one
@@ -32,6 +37,9 @@ pub struct HostSnapshot {
     pub filesystems: Vec<Filesystem>,
     pub network: Vec<NetInterface>,
     pub disks: Vec<DiskIo>,
+    /// Temperatures, fans and voltages (hwmon) and thermal zones; empty lists where the
+    /// host exposes none.
+    pub sensors: crate::sensors::Sensors,
 }
 
 /// Share of time spent in each state since the previous tick, in percent (0..=100).

@@ -5,6 +5,8 @@ use std::time::Instant;
 use crate::docker::DockerProbe;
 use crate::gpu::{GpuProbe, GpuView};
 use crate::host::{HostPaths, HostProbe};
+use crate::procs::{ProcessLimits, ProcessProbe, ProcessTable};
+use crate::sensors::{SensorProbe, Sensors};
 use crate::{ContainersView, HostSnapshot, Snapshot};
 
 /// Owns the probes and their previous readings; the caller decides when to tick.
@@ -16,6 +18,27 @@ pub struct Sampler {
     last_host_error: Option<String>,
     /// `None` only while a GPU task holds it.
     gpu: Option<GpuSlot>,
+    /// Processes and sensors, read on their own blocking thread beside the host's; `None`
+    /// while that task holds them.
+    extras: Option<Extras>,
+}
+
+/// The slower, optional readers: each off when `None`.
+#[derive(Debug, Default)]
+struct Extras {
+    processes: Option<ProcessProbe>,
+    sensors: Option<SensorProbe>,
+}
+
+impl Extras {
+    fn sample(&mut self, now_ms: i64) -> (Option<std::sync::Arc<ProcessTable>>, Sensors) {
+        let processes = self
+            .processes
+            .as_mut()
+            .map(|p| p.tick(Instant::now(), now_ms));
+        let sensors = self.sensors.as_mut().map(|s| s.tick()).unwrap_or_default();
+        (processes, sensors)
+    }
 }
 
 /// NVML's state across ticks: initialised lazily on the first tick's blocking thread.
@@ -66,7 +89,28 @@ impl Sampler {
             tick: 0,
             last_host_error: None,
             gpu: Some(GpuSlot::Pending),
+            extras: Some(Extras::default()),
         }
+    }
+
+    /// Samples the process table within `limits` (off unless called).
+    pub fn with_processes(mut self, limits: ProcessLimits) -> Self {
+        if let Some(x) = self.extras.as_mut() {
+            x.processes = Some(ProcessProbe::new(
+                &self.paths.proc_root,
+                &self.paths.root_fs,
+                limits,
+            ));
+        }
+        self
+    }
+
+    /// Reads hwmon and thermal-zone sensors every `every_ticks` ticks (off unless called).
+    pub fn with_sensors(mut self, every_ticks: u32) -> Self {
+        if let Some(x) = self.extras.as_mut() {
+            x.sensors = Some(SensorProbe::new(&self.paths.sys_root, every_ticks));
+        }
+        self
     }
 
     /// `false` turns GPU sampling off (on by default; NVML is loaded on the first tick).
@@ -105,6 +149,12 @@ impl Sampler {
             }
             None => None,
         };
+        let extras_task = self.extras.take().map(|mut x| {
+            tokio::task::spawn_blocking(move || {
+                let r = x.sample(taken_at_ms);
+                (x, r)
+            })
+        });
         let mut containers = match &mut self.docker {
             Some(d) => d.sample().await,
             None => ContainersView::Unavailable {
@@ -138,6 +188,22 @@ impl Sampler {
             },
             None => HostSnapshot::default(),
         };
+        let (processes, sensors) = match extras_task {
+            Some(task) => match task.await {
+                Ok((x, r)) => {
+                    self.extras = Some(x);
+                    r
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "process/sensor sampling task panicked; both are off");
+                    self.extras = Some(Extras::default());
+                    (None, Sensors::default())
+                }
+            },
+            None => (None, Sensors::default()),
+        };
+        let mut host = host;
+        host.sensors = sensors;
         if self.host.is_none() {
             // The probe was lost with a panicked task: start over (rates restart at 0).
             tracing::warn!("recreating the host probe");
@@ -170,6 +236,7 @@ impl Sampler {
             host,
             containers,
             gpu,
+            processes,
         }
     }
 }

@@ -295,6 +295,7 @@ mod tests {
                 gpus: vec![gpu],
                 ..Default::default()
             },
+            processes: None,
         };
         let p = points_from_snapshot(&s);
         let get = |k: &str| {
@@ -364,6 +365,7 @@ mod tests {
                 containers: vec![c],
             },
             gpu: Default::default(),
+            processes: None,
         };
         let p = points_from_snapshot(&s);
         let get = |k: &SeriesKey| p.iter().find(|(x, _)| x == k).map(|x| x.1);

@@ -417,6 +417,17 @@ pub struct SamplingConfig {
     pub docker: bool,
     /// Sample NVIDIA GPUs through NVML (loaded on the first tick; absent → reported, not an error).
     pub gpu: bool,
+    /// Keep a process table (`/api/v1/processes`) read from the host's procfs.
+    pub processes: bool,
+    /// Refresh the process table every this many ticks (1 = every tick): its cost grows
+    /// with the number of processes, the rest of a tick's does not.
+    pub processes_every_ticks: u32,
+    /// Read at most this many processes per refresh (the table says `truncated` beyond).
+    pub max_processes: usize,
+    /// Read temperatures, fans and voltages from the host's sysfs (hwmon, thermal zones).
+    pub sensors: bool,
+    /// Read sensors every this many ticks (some drivers answer slowly).
+    pub sensors_every_ticks: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -501,6 +512,11 @@ impl Default for SamplingConfig {
             interval_ms: 1000,
             docker: true,
             gpu: true,
+            processes: true,
+            processes_every_ticks: 2,
+            max_processes: 10_000,
+            sensors: true,
+            sensors_every_ticks: 5,
         }
     }
 }

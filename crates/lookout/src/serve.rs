@@ -55,7 +55,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         "connection limits"
     );
 
-    let sampler = Sampler::new(
+    let mut sampler = Sampler::new(
         HostPaths {
             proc_root: cfg.host.proc_root.clone(),
             sys_root: cfg.host.sys_root.clone(),
@@ -64,6 +64,15 @@ pub async fn run(cfg: Config) -> Result<()> {
         cfg.sampling.docker,
     )
     .with_gpu(cfg.sampling.gpu);
+    if cfg.sampling.processes {
+        sampler = sampler.with_processes(lookout_probe::procs::ProcessLimits {
+            every_ticks: cfg.sampling.processes_every_ticks,
+            max_processes: cfg.sampling.max_processes,
+        });
+    }
+    if cfg.sampling.sensors {
+        sampler = sampler.with_sensors(cfg.sampling.sensors_every_ticks);
+    }
     let interval = Duration::from_millis(cfg.sampling.interval_ms.max(100));
     let store = open_store(&cfg).await?;
     let concertim = crate::concertim::start(&cfg, stop_rx.clone(), &pool).await?;

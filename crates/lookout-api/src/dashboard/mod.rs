@@ -73,6 +73,11 @@ const SOURCES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/fleet.js"),
     ),
     (
+        "processes.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/processes.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/app.css"),

@@ -165,6 +165,7 @@ mod tests {
             host: HostSnapshot::default(),
             containers: ContainersView::Available { containers: vec![] },
             gpu: Default::default(),
+            processes: None,
         }))
     }
 

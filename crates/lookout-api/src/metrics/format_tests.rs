@@ -43,6 +43,7 @@ fn snapshot(containers: ContainersView, gpu: GpuView) -> Arc<Snapshot> {
         host,
         containers,
         gpu,
+        processes: None,
     })
 }
 

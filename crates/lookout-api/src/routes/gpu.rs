@@ -109,6 +109,7 @@ mod tests {
                 reason: "off".into(),
             },
             gpu,
+            processes: None,
         }
     }
 

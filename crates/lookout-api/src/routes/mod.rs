@@ -8,4 +8,5 @@ pub mod history;
 pub mod iotconnect;
 pub mod native;
 pub mod ops;
+pub mod processes;
 pub mod smart;

@@ -187,6 +187,8 @@ impl HostProbe {
             filesystems,
             network,
             disks,
+            // Filled by the sampler from the sensor probe, which has its own cadence.
+            sensors: Default::default(),
         })
     }
 
