@@ -22,13 +22,8 @@ impl Store {
     /// a configuration error or an SQLite file that cannot be opened is an error.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
         cfg.validate()?;
-        let mut url = cfg.url.clone();
-        let sqlite = url.starts_with("sqlite:");
-        let mut sqlite_path = String::new();
-        if sqlite {
-            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-            let path = path.split('?').next().unwrap_or(path);
-            sqlite_path = path.to_string();
+        let sqlite_path = lookout_sql::sqlite_path(&cfg.url).map(str::to_string);
+        if let Some(path) = &sqlite_path {
             if path.is_empty() || path == ":memory:" {
                 return Err(StoreError::Config(
                     "the SQLite store needs a file path".into(),
@@ -41,15 +36,8 @@ impl Store {
                     })?;
                 }
             }
-            if !url.contains("mode=") {
-                url.push_str(if url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
-            }
         }
-        let db = Db::new(&url, &cfg.table_prefix)?;
+        let db = Db::new(&cfg.url, &cfg.table_prefix)?;
         let far = i64::MIN / 4;
         let inner = Arc::new(Inner {
             db,
@@ -87,8 +75,8 @@ impl Store {
         {
             let _w = store.inner.writer.lock().await;
             if let Err(e) = store.init().await {
-                if sqlite {
-                    return Err(sqlite_open_error(&sqlite_path, e));
+                if let Some(path) = &sqlite_path {
+                    return Err(sqlite_open_error(path, e));
                 }
                 if !matches!(e, StoreError::Db(ref d) if is_connectivity(d)) {
                     return Err(e);
