@@ -33,13 +33,6 @@ impl BitWriter {
             self.acc &= (1u64 << self.nacc) - 1;
         }
     }
-    #[inline]
-    pub fn bit(&mut self, b: bool) {
-        self.write(b as u64, 1);
-    }
-    pub fn bit_len(&self) -> usize {
-        self.buf.len() * 8 + self.nacc as usize
-    }
     /// The bytes written so far, the last one zero-padded.
     pub fn finish(mut self) -> Vec<u8> {
         if self.nacc > 0 {
@@ -99,10 +92,6 @@ impl<'a> BitReader<'a> {
         self.acc <<= n;
         self.nacc -= n;
         Ok(v)
-    }
-    #[inline]
-    pub fn bit(&mut self) -> R<bool> {
-        Ok(self.read(1)? == 1)
     }
 }
 
@@ -204,9 +193,6 @@ impl<'a> Cursor<'a> {
         let s = &self.data[self.pos..];
         self.pos = self.data.len();
         s
-    }
-    pub fn is_empty(&self) -> bool {
-        self.pos >= self.data.len()
     }
 }
 

@@ -23,6 +23,7 @@ pub fn encode_ticks(ts: &[i64]) -> Vec<u8> {
     out
 }
 
+/// Decodes timestamps written by [`encode_ticks`].
 pub fn decode_ticks(data: &[u8]) -> R<Vec<i64>> {
     let mut c = Cursor::new(data);
     let n = c.count(MAX_COLUMN_LEN)?;
@@ -63,6 +64,7 @@ impl Default for XorWriter {
 }
 
 impl XorWriter {
+    /// An empty stream.
     pub fn new() -> Self {
         XorWriter {
             w: BitWriter::new(),
@@ -73,15 +75,19 @@ impl XorWriter {
             repeats: 0,
         }
     }
+    /// Values pushed so far.
     pub fn len(&self) -> usize {
         self.n
     }
+    /// True when nothing was pushed.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+    /// Heap bytes held (for the head's memory accounting).
     pub fn heap_bytes(&self) -> usize {
         self.w.capacity()
     }
+    /// Appends one value (any bit pattern, exactly).
     #[inline]
     pub fn push(&mut self, v: f64) {
         let bits = v.to_bits();
@@ -121,12 +127,14 @@ impl XorWriter {
     pub fn snapshot(&self) -> Vec<u8> {
         self.clone().finish()
     }
+    /// Ends the stream: the bytes [`read_xor`] decodes.
     pub fn finish(mut self) -> Vec<u8> {
         IntStreamWriter::flush_zeros(&mut self.w, self.repeats);
         self.w.finish()
     }
 }
 
+/// Decodes `n` values written by [`XorWriter`] into `out`.
 pub fn read_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> R<()> {
     if n == 0 {
         return Ok(());

@@ -39,12 +39,8 @@ type R<T> = Result<T, CodecError>;
 mod bits;
 mod columns;
 
-pub use bits::{
-    put_ivarint, put_uvarint, read_int_stream, unzigzag, zigzag, BitReader, BitWriter, Cursor,
-    IntStreamWriter, MAX_COLUMN_LEN,
-};
+pub(crate) use bits::{put_uvarint, Cursor, MAX_COLUMN_LEN};
 pub use columns::{
     decode_ticks, decode_values, encode_ticks, encode_values, encode_values_without_pco,
-    encode_values_xor_only, read_xor, XorWriter, PCO_MIN_LEN, TAG_CONST, TAG_DEC, TAG_INT, TAG_PCO,
-    TAG_XOR,
+    encode_values_xor_only, read_xor, XorWriter, PCO_MIN_LEN,
 };

@@ -4,7 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use super::head::block_of;
-use super::{now_ms, Store};
+use lookout_util::clock::now_ms;
+
+use super::Store;
 use crate::chunk::{self, Runs, SeriesColumn};
 use crate::codec;
 use crate::db::ChunkRow;

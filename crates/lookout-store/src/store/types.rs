@@ -7,20 +7,30 @@ use serde::Serialize;
 /// One step of a range query: aggregate of the samples in `[ts_ms, ts_ms + step)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Point {
+    /// Start of the step (ms, aligned to the epoch).
     pub ts_ms: i64,
+    /// Samples in the step.
     pub count: u64,
+    /// Smallest sample.
     pub min: f64,
+    /// Mean of the samples.
     pub avg: f64,
+    /// Largest sample.
     pub max: f64,
 }
 
 /// Aggregate of a window (cheap: answered from rollups where possible).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Stats {
+    /// Samples in the window.
     pub count: u64,
+    /// Their sum.
     pub sum: f64,
+    /// Their mean (`None` without samples).
     pub avg: Option<f64>,
+    /// Smallest (`None` without samples).
     pub min: Option<f64>,
+    /// Largest (`None` without samples).
     pub max: Option<f64>,
 }
 
@@ -30,12 +40,19 @@ pub struct Stats {
 /// (or the newest bucket average when only rollups cover its end).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {
+    /// Samples in the window.
     pub count: u64,
+    /// Their mean (`None` without samples).
     pub avg: Option<f64>,
+    /// Smallest (`None` without samples).
     pub min: Option<f64>,
+    /// Largest (`None` without samples).
     pub max: Option<f64>,
+    /// 95th percentile: exact or estimated, see `p95_exact`.
     pub p95: Option<f64>,
+    /// True when `p95` is the nearest rank over the raw samples.
     pub p95_exact: bool,
+    /// Newest sample in the window (or newest bucket average).
     pub last: Option<f64>,
 }
 
@@ -44,13 +61,17 @@ pub struct Summary {
 pub struct SeriesInfo {
     /// Canonical key, usable as the `series` query parameter.
     pub key: String,
+    /// Metric name.
     pub name: String,
+    /// Labels, sorted by name.
     pub labels: BTreeMap<String, String>,
     /// First and last sample times still held (ms), if any.
     pub first_ms: Option<i64>,
+    /// Newest sample time still held (ms).
     pub last_ms: Option<i64>,
 }
 
+/// Whether the store is writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
@@ -65,6 +86,7 @@ pub enum HealthStatus {
 /// For `/readyz` and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreHealth {
+    /// `ok`, `starting` or `degraded`.
     pub status: HealthStatus,
     /// Why the store is not `ok` (the last error), if it is not.
     pub reason: Option<String>,
@@ -76,17 +98,23 @@ pub struct StoreHealth {
     pub late_samples: u64,
     /// Wall-clock time (ms) of the last successful write.
     pub last_flush_ms: Option<i64>,
+    /// Writes that failed since start.
     pub flush_errors: u64,
+    /// Series known.
     pub series: usize,
     /// Samples in the in-memory head (written, not yet sealed into chunks).
     pub head_samples: usize,
+    /// Heap bytes of the in-memory head.
     pub head_bytes: usize,
 }
 
 /// Rows and bytes of chunk data per tier (see [`Store::usage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TierUsage {
+    /// `raw`, `1m` or `1h`.
     pub tier: &'static str,
+    /// Chunk rows of the tier.
     pub rows: i64,
+    /// Bytes of chunk data in the tier.
     pub bytes: i64,
 }
