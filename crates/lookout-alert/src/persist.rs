@@ -10,43 +10,10 @@ use serde::Serialize;
 
 use crate::alert::Transition;
 
-/// Writes atomically (temporary file, fsync, rename), mode 0600. The same discipline as
-/// `lookout_api::fsutil::write_private_atomic`, which this crate cannot depend on (the API
-/// crate depends on this one).
-pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = private_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn private_options() -> std::fs::OpenOptions {
-    #[allow(unused_mut)]
-    let mut opts = std::fs::OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts
-}
+use lookout_util::fs::private_options;
+/// Writes atomically (temporary file, fsync, rename), mode 0600: the one implementation every
+/// lookout crate shares.
+pub use lookout_util::fs::write_private_atomic;
 
 /// Reads a JSON document, or `T::default()` when the file does not exist yet.
 pub fn load_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T, String> {

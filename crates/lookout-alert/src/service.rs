@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use utoipa::ToSchema;
 
 use lookout_probe::Snapshot;
+use lookout_util::clock::now_ms;
 
 use crate::alert::{Alert, AlertState, Transition};
 use crate::config::AlertsConfig;
@@ -80,13 +81,6 @@ pub struct AlertService(Arc<Shared>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl AlertService {

@@ -183,14 +183,21 @@ fn session_principal(
     Ok((principal, auth))
 }
 
-/// A wrong token or unknown session: 401, or 429 once this client address has failed too
-/// often (only failures are metered, so a valid token is never slowed).
-fn deny_guess(state: &AppState, req: &Request, profile: Profile) -> Response {
+/// Counts a failed credential against this client address: the 429 to send once it has
+/// failed too often (only failures are metered, so a valid token is never slowed).
+fn meter_failure(state: &AppState, req: &Request) -> Option<Response> {
     let client = crate::throttle::ClientKey::from_extensions(req.extensions());
-    match state.auth_failures.record_failure(client) {
-        Ok(()) => deny(profile, Denied::Invalid),
-        Err(wait) => crate::throttle::too_many_failures(wait),
-    }
+    state
+        .auth_failures
+        .record_failure(client)
+        .err()
+        .map(crate::throttle::too_many_failures)
+}
+
+/// A wrong token or unknown session: 401, or 429 once this client address has failed too
+/// often.
+fn deny_guess(state: &AppState, req: &Request, profile: Profile) -> Response {
+    meter_failure(state, req).unwrap_or_else(|| deny(profile, Denied::Invalid))
 }
 
 /// The auth middleware. The verified principal is put in the request's extensions.
@@ -227,9 +234,8 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             // A cookie that no longer names a session: signed out too, but metered like any
             // other failed credential so the probe cannot be used to guess session ids.
             Err(Denied::Invalid) if need == Access::Identify => {
-                let client = crate::throttle::ClientKey::from_extensions(req.extensions());
-                if let Err(wait) = state.auth_failures.record_failure(client) {
-                    return crate::throttle::too_many_failures(wait);
+                if let Some(too_many) = meter_failure(&state, &req) {
+                    return too_many;
                 }
                 return next.run(req).await;
             }

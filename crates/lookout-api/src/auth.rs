@@ -406,7 +406,7 @@ impl TokenFile {
                 name: name.to_string(),
                 scope,
                 sha256: hex::encode(hash_token(&token)),
-                created_at: crate::time::now_unix_secs(),
+                created_at: lookout_util::clock::now_secs(),
             });
             Ok(token)
         })

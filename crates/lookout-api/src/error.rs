@@ -1,5 +1,7 @@
 //! The one mapping from failures to HTTP responses on the native API:
-//! `{"error": {"code": "<machine_code>", "message": "<human text>"}}`.
+//! `{"error": {"code": "<machine_code>", "message": "<human text>"}}`. Every conversion from
+//! a lower crate's error lives here (the cloud's `CloudError` still converts in
+//! `concertim/mod.rs`, whose routes answer in the Concertim shape).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -7,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use lookout_probe::ProbeError;
+use lookout_store::StoreError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -87,6 +90,19 @@ impl From<ProbeError> for ApiError {
             ProbeError::NoSuchContainer(m) => ApiError::NotFound(m),
             ProbeError::Conflict(m) => ApiError::Conflict(m),
             ProbeError::Docker(m) => ApiError::DockerUnavailable(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidKey(_) | StoreError::InvalidQuery(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

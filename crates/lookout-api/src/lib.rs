@@ -15,12 +15,14 @@ pub mod concertim;
 pub mod dashboard;
 pub mod error;
 pub mod fsutil;
+pub mod gpu_usage;
 pub mod metrics;
 pub mod openapi_complete;
+pub mod profiles;
 pub mod routes;
+pub mod smart;
 pub mod state;
 pub mod throttle;
-pub mod time;
 
 use std::time::Instant;
 
@@ -81,11 +83,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::native::router())
         .merge(routes::gpu::router())
         .merge(routes::processes::router())
-        .merge(routes::iotconnect::router())
-        .merge(routes::docker_stats::router())
+        .merge(profiles::iotconnect::router())
+        .merge(profiles::docker_stats::router())
         .merge(routes::ops::router())
-        .merge(routes::smart::router())
+        .merge(profiles::smart::router())
         .merge(routes::history::router())
+        .merge(profiles::perf_history::router())
         .merge(routes::alerts::router())
         .merge(routes::fleet::router())
         .merge(dashboard::router())

@@ -44,11 +44,11 @@ pub struct Inner {
     pub resample: Arc<Notify>,
     pub started: Instant,
     /// The hedged upstream of `/api/smart`; `None` answers 503.
-    pub smart: Option<crate::routes::smart::SmartService>,
+    pub smart: Option<crate::smart::SmartService>,
     /// History; `None` when it could not be opened (history routes answer 503).
     pub store: Option<lookout_store::Store>,
     /// Browser sessions and the live stream of the web dashboard.
-    pub dashboard: crate::dashboard::Dashboard,
+    pub dashboard: crate::dashboard::session::Dashboard,
     /// Failed authentication attempts per client address (wrong tokens get 429 past a burst).
     pub auth_failures: crate::throttle::FailureThrottle,
     /// Alert rules, states and silences; `None` when alerting is off (alert routes answer 503).
@@ -102,7 +102,7 @@ impl AppState {
         let inner = Arc::get_mut(&mut self.0).ok_or_else(|| {
             lookout_hedge::HedgeError::InvalidPolicy("state already shared".into())
         })?;
-        inner.smart = Some(crate::routes::smart::SmartService::new(
+        inner.smart = Some(crate::smart::SmartService::new(
             upstream,
             policy,
             &inner.metrics,

@@ -1,4 +1,4 @@
-//! Hedged requests for lookout's `/api/smart` (DESIGN.md §4).
+//! Hedged requests for lookout's `/api/smart` (docs/architecture.md, "Hedged requests").
 //!
 //! The job of this crate: given a way to make *one* attempt at some upstream call, make the
 //! call fast and reliable despite a slow, flaky upstream. One attempt is fired; if no attempt

@@ -18,8 +18,8 @@
 use std::time::{Duration, Instant};
 
 use lookout_store::codec;
-use lookout_store::rollup::{DAY, HOUR};
 use lookout_store::{SeriesKey, Store, StoreConfig};
+use lookout_store::{DAY, HOUR};
 use sqlx::{Connection, Row};
 
 // ------------------------------------------------------------------ synthetic fleet

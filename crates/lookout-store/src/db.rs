@@ -1,6 +1,6 @@
 //! All SQL lives here: one code path over sqlx's `Any` driver for SQLite, PostgreSQL and
-//! MySQL/MariaDB. Statements are written with `?` and renumbered to `$n` for PostgreSQL; the few
-//! dialect differences (blob type, upsert syntax) are chosen once in [`Db::new`].
+//! MySQL/MariaDB. Statements are written with `?` and renumbered to `$n` for PostgreSQL; dialects,
+//! pools and the few spelling differences (blob type, upsert) come from `lookout-sql`.
 //!
 //! Tables (all names carry the configured prefix, default `lookout_`):
 //! - `meta(k, v)`: schema version, sealing and retention watermarks;
@@ -10,20 +10,12 @@
 //! - `chunks(tier, series_id, start_ts, first_ts, last_ts, n, data)`: raw chunks (tier 0) and
 //!   1-minute (tier 1) / 1-hour (tier 2) rollup rows.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use lookout_sql::{Dialect as Backend, PoolSettings};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 pub(crate) type DbResult<T> = Result<T, sqlx::Error>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
 
 pub(crate) struct ChunkRow {
     pub tier: i64,
@@ -47,47 +39,21 @@ const ROWS_PER_INSERT: usize = 200;
 impl Db {
     /// Creates the pool without connecting (servers may be down at start).
     pub fn new(url: &str, prefix: &str) -> DbResult<Db> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            Backend::MySql
-        } else {
-            return Err(sqlx::Error::Configuration(
-                "store URL must start with sqlite:, postgres: or mysql:".into(),
-            ));
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            sqlx::Error::Configuration(
+                format!("store URL must start with {}", lookout_sql::SCHEMES).into(),
+            )
+        })?;
+        let settings = PoolSettings {
+            max_connections: if backend == Backend::Sqlite { 4 } else { 3 },
+            idle_timeout: Some(Duration::from_secs(300)),
+            // synchronous=FULL: a commit is on disk when it returns, so a flushed block
+            // survives even a power cut; it costs one fsync per flush (every few seconds),
+            // which is nothing at this rate.
+            sqlite_pragmas: &["PRAGMA synchronous=FULL"],
         };
-        let url = if let Some(rest) = url.strip_prefix("mariadb:") {
-            format!("mysql:{rest}")
-        } else {
-            url.to_string()
-        };
-        let opts = AnyConnectOptions::from_str(&url)?;
-        let mut po = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 3 })
-            .min_connections(0)
-            .idle_timeout(Duration::from_secs(300));
-        if backend == Backend::Sqlite {
-            po = po.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL: readers never block the writer. synchronous=FULL: a commit is on disk
-                    // when it returns, so a flushed block survives even a power cut; it costs one
-                    // fsync per flush (every few seconds), which is nothing at this rate.
-                    for pragma in [
-                        "PRAGMA journal_mode=WAL",
-                        "PRAGMA synchronous=FULL",
-                        "PRAGMA busy_timeout=5000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
-        let pool = po.connect_lazy_with(opts);
+        let pool = lookout_sql::pool_options(backend, &settings)
+            .connect_lazy_with(lookout_sql::connect_options(url)?);
         Ok(Db {
             pool,
             backend,
@@ -97,32 +63,11 @@ impl Db {
 
     /// Renumbers `?` placeholders for PostgreSQL and substitutes the table prefix `{p}`.
     fn sql(&self, s: &str) -> AssertSqlSafe<String> {
-        let s = s.replace("{p}", &self.p);
-        if self.backend != Backend::Postgres {
-            return AssertSqlSafe(s);
-        }
-        AssertSqlSafe(crate::sql::numbered_placeholders(&s))
+        self.backend.sql(&s.replace("{p}", &self.p))
     }
 
     fn upsert(&self, cols_conflict: &str, updates: &[&str]) -> String {
-        match self.backend {
-            Backend::MySql => format!(
-                " ON DUPLICATE KEY UPDATE {}",
-                updates
-                    .iter()
-                    .map(|c| format!("{c} = VALUES({c})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            _ => format!(
-                " ON CONFLICT ({cols_conflict}) DO UPDATE SET {}",
-                updates
-                    .iter()
-                    .map(|c| format!("{c} = excluded.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
+        self.backend.upsert(cols_conflict, updates)
     }
 
     pub async fn close(&self) {
@@ -130,10 +75,10 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> DbResult<()> {
-        let (blob, tail) = match self.backend {
-            Backend::Sqlite => ("BLOB", ""),
-            Backend::Postgres => ("BYTEA", ""),
-            Backend::MySql => ("LONGBLOB", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
+        let blob = self.backend.blob_type();
+        let tail = match self.backend {
+            Backend::MySql => " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            _ => "",
         };
         let stmts = [
             format!("CREATE TABLE IF NOT EXISTS {{p}}meta (k VARCHAR(64) NOT NULL PRIMARY KEY, v BIGINT NOT NULL){tail}"),

@@ -66,14 +66,17 @@ impl SeriesKey {
         self
     }
 
+    /// The metric name (`host_cpu_percent`, …).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Every label, sorted by name.
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.labels
     }
 
+    /// The value of label `k`, if the key has it.
     pub fn label(&self, k: &str) -> Option<&str> {
         self.labels.get(k).map(String::as_str)
     }

@@ -26,20 +26,22 @@
 //! backoff, and [`Store::health`] says what is going on.
 //!
 //! Compression and the choice of codecs: see [`codec`] and `docs/benchmarks.md` (history store).
-//! Query planning ("which tier answers which part of a window"): see [`plan`].
+//! Query planning ("which tier answers which part of a window"): see `src/plan.rs`.
 //! Series names: see [`snapshot`] and [`SeriesKey`].
 
-pub mod chunk;
+mod chunk;
 pub mod codec;
 mod db;
 mod key;
-pub mod plan;
-pub mod rollup;
+mod plan;
+mod rollup;
 pub mod snapshot;
 pub mod sql;
 mod store;
 
 pub use key::SeriesKey;
+pub use plan::auto_step;
+pub use rollup::{ceil_to, floor_to, DAY, HOUR, MINUTE, SECOND};
 pub use snapshot::{perf_history_keys, points_from_snapshot};
 pub use store::{HealthStatus, Point, SeriesInfo, Stats, Store, StoreHealth, Summary, TierUsage};
 
@@ -74,6 +76,7 @@ pub struct StoreConfig {
     pub url: String,
     /// How often pending samples are written (default 10 s): the most a `kill -9` loses.
     pub flush_interval: Duration,
+    /// How long each tier is kept.
     pub retention: Retention,
     /// Samples held in memory while the database cannot be written (default 2,000,000:
     /// about 30 minutes of host + 100 containers, ~24 MB at worst). Beyond it the oldest
@@ -147,18 +150,26 @@ impl Default for StoreConfig {
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A setting of [`StoreConfig`] is out of range.
     #[error("invalid store configuration: {0}")]
     Config(String),
+    /// A series key that does not parse (see [`SeriesKey::parse`]).
     #[error("invalid series key: {0}")]
     InvalidKey(String),
+    /// A window or step that cannot be answered (`to` before `from`, too many points).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// No series matches the key.
     #[error("unknown series {0}")]
     NotFound(String),
+    /// The database cannot be used: not reachable yet (samples are buffered meanwhile), or an
+    /// SQLite file that cannot be opened.
     #[error("history store not ready: {0}")]
     Unavailable(String),
+    /// The database refused a statement.
     #[error("history database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// Stored bytes that do not decode.
     #[error("history data corrupt: {0}")]
     Corrupt(#[from] codec::CodecError),
 }

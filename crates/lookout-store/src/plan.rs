@@ -28,13 +28,6 @@ pub enum Tier {
 }
 
 impl Tier {
-    pub fn bucket(self) -> i64 {
-        match self {
-            Tier::Raw => 0,
-            Tier::Minute => MINUTE,
-            Tier::Hour => HOUR,
-        }
-    }
     pub fn row_span(self) -> i64 {
         match self {
             Tier::Raw => RAW_WINDOW,

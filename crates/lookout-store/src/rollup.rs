@@ -2,9 +2,13 @@
 
 use crate::codec::{self, CodecError, Cursor};
 
+/// One second in milliseconds (every time in the store is Unix ms).
 pub const SECOND: i64 = 1_000;
+/// One minute in milliseconds.
 pub const MINUTE: i64 = 60 * SECOND;
+/// One hour in milliseconds.
 pub const HOUR: i64 = 60 * MINUTE;
+/// One day in milliseconds.
 pub const DAY: i64 = 24 * HOUR;
 
 /// Floor to a multiple of `w` (also for negative times; saturating at the ends of i64).

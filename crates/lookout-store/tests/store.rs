@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use lookout_store::rollup::{DAY, HOUR, MINUTE};
 use lookout_store::{HealthStatus, SeriesKey, Store, StoreError};
+use lookout_store::{DAY, HOUR, MINUTE};
 
 const BASE: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -234,7 +234,7 @@ async fn rollups_retention_and_long_windows(b: Backend) {
         assert!(close(p.avg, v.iter().sum::<f64>() / v.len() as f64));
     }
     // 1-minute steps over a window older than raw retention come from 1-minute rollups…
-    let f2 = lookout_store::rollup::ceil_to(last - 60 * HOUR, MINUTE);
+    let f2 = lookout_store::ceil_to(last - 60 * HOUR, MINUTE);
     let t2 = f2 + 2 * HOUR;
     let pts = s.range(&cpu(), f2, t2 - 1, Some(MINUTE)).await.unwrap();
     assert_eq!(pts.len(), 120);

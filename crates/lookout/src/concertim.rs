@@ -1,4 +1,5 @@
-//! The Concertim listener (DESIGN.md §5): off unless `[concertim] enabled` or `--concertim`.
+//! The Concertim listener (docs/architecture.md, "Listeners"): off unless `[concertim] enabled`
+//! or `--concertim`.
 //! Opens the local cloud backend (lookout's store for identity and billing, the Docker engine
 //! for devices), feeds its meter from the sampler, and serves the Concertim routes on their
 //! own address — TLS 1.3 like the main listener, or plain HTTP by configuration.

@@ -106,7 +106,7 @@ impl StoreSection {
     }
 }
 
-/// `[concertim]`: the Concertim listener (DESIGN.md §5) and its local cloud backend.
+/// `[concertim]`: the Concertim listener (docs/architecture.md, "Listeners") and its local cloud backend.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcertimConfig {

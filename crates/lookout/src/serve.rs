@@ -280,7 +280,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
+fn token_set(file: &TokenFile) -> Result<TokenSet> {
     let mut set = TokenSet::from_records(&file.load()?);
     if let Some(t) = crate::env_secrets::secret("LOOKOUT_TOKEN")? {
         let t = t.trim();
@@ -296,7 +296,6 @@ fn token_set(cfg: &Config, file: &TokenFile) -> Result<TokenSet> {
             set = set.with_static("LOOKOUT_TOKEN", t, Scope::Admin);
         }
     }
-    let _ = cfg;
     Ok(set)
 }
 
@@ -312,7 +311,7 @@ fn load_tokens(cfg: &Config) -> Result<SharedTokens> {
         ),
         Err(e) => tracing::warn!(error = %e, "could not sweep temporary token files"),
     }
-    let set = token_set(cfg, &file)?;
+    let set = token_set(&file)?;
     if set.is_empty() && cfg.auth.enabled {
         let token = file.create("admin", Scope::Admin)?;
         println!(
@@ -320,9 +319,9 @@ fn load_tokens(cfg: &Config) -> Result<SharedTokens> {
              Use it as `Authorization: Bearer <token>`. More: `lookout token create --name NAME --scope read|control|admin`.\n"
         );
     }
-    let (build_cfg, build_file) = (cfg.clone(), file.clone());
+    let build_file = file.clone();
     let shared = SharedTokens::from_file(file.path(), move || {
-        token_set(&build_cfg, &build_file).map_err(|e| match e.downcast::<TokenFileError>() {
+        token_set(&build_file).map_err(|e| match e.downcast::<TokenFileError>() {
             Ok(e) => e,
             Err(other) => TokenFileError::Io {
                 path: build_file.path().to_path_buf(),

@@ -1,5 +1,5 @@
 //! `lookout work-sim --listen ADDR`: the stand-in upstream `GET /api/work` for demos, tests
-//! and benchmarks of `/api/smart` (DESIGN.md §4).
+//! and benchmarks of `/api/smart` (docs/architecture.md, "Hedged requests").
 //!
 //! The simulator itself lives in `lookout-hedge` (feature `sim`) so the hedge crate's own
 //! end-to-end tests and benchmark use exactly the same code; this module only binds the

@@ -10,6 +10,7 @@ mod email;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lookout_util::clock::now_ms;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
@@ -54,13 +55,6 @@ pub fn backoff_ms(attempts: u32) -> i64 {
     FIRST_RETRY_MS
         .saturating_mul(1i64 << attempts.min(20))
         .min(MAX_RETRY_MS)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub struct Notifier {

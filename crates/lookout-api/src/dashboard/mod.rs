@@ -9,7 +9,7 @@ pub mod stream;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -26,14 +26,9 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use session::{SessionAuth, SessionStore};
+use session::SessionAuth;
 
-/// The dashboard's server-side state, held in [`AppState`].
-#[derive(Default)]
-pub struct Dashboard {
-    pub sessions: Arc<SessionStore>,
-    pub hub: stream::Hub,
-}
+pub use session::Dashboard;
 
 /// The page's Content-Security-Policy: nothing inline, nothing from another origin.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

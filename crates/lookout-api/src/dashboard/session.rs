@@ -6,7 +6,7 @@
 //! no storage, cannot be computed without the cookie, and does not reveal it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -90,7 +90,7 @@ impl SessionStore {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let expires_at_ms = crate::time::now_unix_secs()
+        let expires_at_ms = lookout_util::clock::now_secs()
             .saturating_add(SESSION_TTL.as_secs() as i64)
             .saturating_mul(1000);
         let now = Instant::now();
@@ -205,6 +205,13 @@ pub fn set_cookie(value: &str) -> String {
 /// `Set-Cookie` that clears the session cookie.
 pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+/// The dashboard's server-side state, held in [`crate::AppState`].
+#[derive(Default)]
+pub struct Dashboard {
+    pub sessions: Arc<SessionStore>,
+    pub hub: super::stream::Hub,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use lookout_probe::gpu::{GpuEcc, GpuMemory, GpuStats};
 use lookout_probe::Snapshot;
 
 use super::encode::{gauge, gauges, Labels};
-use crate::routes::gpu::container_usage;
+use crate::gpu_usage::container_usage;
 
 /// The GPU half of the latest snapshot, written at scrape time.
 #[derive(Debug)]

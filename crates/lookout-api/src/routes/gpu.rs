@@ -10,26 +10,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use lookout_probe::gpu::convert::usage_by_container;
-use lookout_probe::gpu::{ContainerGpu, GpuStats, GpuView};
+use lookout_probe::gpu::GpuStats;
 use lookout_probe::Snapshot;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::gpu_usage::{container_usage, GpuContainerUsage};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(host_gpu))
-}
-
-/// One container's GPU use, keyed by the id its processes' cgroups name (present even when
-/// the container is not in the Docker list, e.g. a Kubernetes or Podman container).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GpuContainerUsage {
-    pub container_id: String,
-    /// From the Docker list, when the container is there.
-    pub container_name: Option<String>,
-    pub container_runtime: Option<String>,
-    pub gpu: ContainerGpu,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,26 +36,6 @@ pub struct GpuResponse {
     pub gpus: Vec<GpuStats>,
     /// GPU use per container, summed over its processes.
     pub containers: Vec<GpuContainerUsage>,
-}
-
-/// Per container: its GPU use, with the name and runtime its processes carry.
-pub fn container_usage(view: &GpuView) -> Vec<GpuContainerUsage> {
-    usage_by_container(&view.gpus)
-        .into_iter()
-        .map(|(id, gpu)| {
-            let first = view
-                .gpus
-                .iter()
-                .flat_map(|g| &g.processes)
-                .find(|p| p.container_id.as_deref() == Some(id.as_str()));
-            GpuContainerUsage {
-                container_name: first.and_then(|p| p.container_name.clone()),
-                container_runtime: first.and_then(|p| p.container_runtime.clone()),
-                container_id: id,
-                gpu,
-            }
-        })
-        .collect()
 }
 
 pub fn response(s: &Snapshot) -> GpuResponse {
@@ -98,6 +67,7 @@ mod tests {
     use lookout_probe::gpu::convert::{
         gpu_record, merge_processes, DeviceInfo, RawGpu, RawProcess,
     };
+    use lookout_probe::gpu::GpuView;
     use lookout_probe::{ContainersView, HostSnapshot};
 
     fn snapshot(gpu: GpuView) -> Snapshot {

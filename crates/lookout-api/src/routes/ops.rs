@@ -55,7 +55,7 @@ pub struct Readiness {
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot.borrow().clone();
-    let now = crate::time::now_unix_ms();
+    let now = lookout_util::clock::now_ms();
     let age = snapshot.as_ref().map(|s| now - s.taken_at_ms);
     let docker = match snapshot.as_ref().map(|s| &s.containers) {
         Some(ContainersView::Available { .. }) => "up".to_string(),
