@@ -63,10 +63,15 @@ pub fn memory_used(mem: &ContainerMemoryStats) -> Option<u64> {
             .or_else(|| s.get("inactive_file"))
             .copied()
     });
-    Some(match inactive {
+    Some(used_memory(usage, inactive))
+}
+
+/// usage − inactive page cache, or usage when the cache is unknown or not below it.
+pub fn used_memory(usage: u64, inactive: Option<u64>) -> u64 {
+    match inactive {
         Some(inactive) if inactive < usage => usage - inactive,
         _ => usage,
-    })
+    }
 }
 
 /// Memory % of the limit (the host's RAM when no limit is set), as the CLI.
