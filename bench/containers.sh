@@ -42,6 +42,8 @@ engine_ticks() { local t=0; for p in $(engine_pids); do t=$((t + $(ticks "$p")))
 pct() { awk -v a="$1" -v b="$2" -v hz="$hz" -v d="$DUR" 'BEGIN{printf "%.2f", (b-a)/hz/d*100}'; }
 rss() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# Where the resident memory is: anonymous (heap, stacks), file-backed (the binary), threads.
+rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} /^Threads/{t=$2} END{printf "anon %.1f MB, file %.1f MB, %d threads", a/1024, f/1024, t}' "/proc/$1/status"; }
 # Reads URL once a second for DUR seconds (the dashboard's rhythm).
 client() { local end=$((SECONDS + DUR)); while [ $SECONDS -lt $end ]; do curl -fs -o /dev/null "$@" || true; sleep 1; done; }
 
@@ -65,7 +67,7 @@ sleep 10   # past start-up (the first listing and inspects)
 l0=$(ticks $LPID); e0=$(engine_ticks)
 client -H "Authorization: Bearer $TOKEN" "$url"
 l1=$(ticks $LPID); e1=$(engine_ticks)
-lcpu=$(pct "$l0" "$l1"); lecpu=$(pct "$e0" "$e1"); lrss=$(rss $LPID); lhwm=$(hwm $LPID)
+lcpu=$(pct "$l0" "$l1"); lecpu=$(pct "$e0" "$e1"); lrss=$(rss $LPID); lhwm=$(hwm $LPID); lsplit=$(rss_split $LPID)
 seen=$(curl -fs -H "Authorization: Bearer $TOKEN" "$url" | python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"]; print(sum(1 for x in c if x.get("cpu_percent") is not None and x["name"].startswith("'"$TAG"'")))')
 kill "$LPID"; wait "$LPID" 2>/dev/null || true
 
@@ -79,7 +81,7 @@ sleep 10
 g0=$(ticks $GPID); e0=$(engine_ticks)
 client "$gurl"
 g1=$(ticks $GPID); e1=$(engine_ticks)
-gcpu=$(pct "$g0" "$g1"); gecpu=$(pct "$e0" "$e1"); grss=$(rss $GPID)
+gcpu=$(pct "$g0" "$g1"); gecpu=$(pct "$e0" "$e1"); grss=$(rss $GPID); gsplit=$(rss_split $GPID)
 gseen=$(curl -fs "$gurl" | python3 -c 'import json,sys; print(sum(1 for x in json.load(sys.stdin) if x.get("name","").startswith("'"$TAG"'")))' || echo "?")
 
 sum() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a+b}'; }
@@ -96,4 +98,5 @@ lookout $(basename "$BIN") listed $seen of them with figures, Glances $gseen; en
 | own + engine above baseline, % | $(sum "$lcpu" "$(over "$lecpu" "$base")") | $(sum "$gcpu" "$(over "$gecpu" "$base")") | ≤ 0.5 |
 | own + engine, % | $(sum "$lcpu" "$lecpu") | $(sum "$gcpu" "$gecpu") | |
 | RSS, MB (history store on) | $lrss (peak $lhwm) | $grss | ≤ 15 |
+lookout RSS: $lsplit; Glances RSS: $gsplit
 REPORT
