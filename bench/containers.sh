@@ -44,13 +44,20 @@ rss() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # Where the resident memory is: anonymous (heap, stacks), file-backed (the binary), threads.
 rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} /^Threads/{t=$2} END{printf "anon %.1f MB, file %.1f MB, %d threads", a/1024, f/1024, t}' "/proc/$1/status"; }
+# Resident memory by mapping: the binary's own pages, other files, malloc's main heap, and
+# anonymous maps (thread arenas, thread stacks, large allocations).
+rss_maps() {
+  awk -v bin="$(readlink -f "/proc/$1/exe")" '
+    /^[0-9a-f]+-[0-9a-f]+ / { name = (NF >= 6) ? $6 : ""; next }
+    /^Rss:/ { k = (name == bin) ? "binary" : (name ~ /^\//) ? "other files" : (name == "[heap]") ? "heap" : (name == "") ? "anonymous maps" : name; r[k] += $2 }
+    END { for (k in r) if (r[k] >= 100) printf "%s %.1f MB; ", k, r[k]/1024 }' "/proc/$1/smaps"
+}
 # Reads URL once a second for DUR seconds (the dashboard's rhythm).
 client() { local end=$((SECONDS + DUR)); while [ $SECONDS -lt $end ]; do curl -fs -o /dev/null "$@" || true; sleep 1; done; }
 
 echo "== starting $N idle containers ($TAG)"
-for i in $(seq 1 "$N"); do
-  docker run -d --label "lookout.bench=$TAG" --name "$TAG-$i" lookout-test/busybox:latest sleep 86400 >/dev/null
-done
+seq 1 "$N" | xargs -P 8 -I{} docker run -d --label "lookout.bench=$TAG" --name "$TAG-{}" \
+  lookout-test/busybox:latest sleep 86400 >/dev/null
 sleep 5
 
 echo "== phase 0: baseline, ${DUR}s"
@@ -67,7 +74,7 @@ sleep 10   # past start-up (the first listing and inspects)
 l0=$(ticks $LPID); e0=$(engine_ticks)
 client -H "Authorization: Bearer $TOKEN" "$url"
 l1=$(ticks $LPID); e1=$(engine_ticks)
-lcpu=$(pct "$l0" "$l1"); lecpu=$(pct "$e0" "$e1"); lrss=$(rss $LPID); lhwm=$(hwm $LPID); lsplit=$(rss_split $LPID)
+lcpu=$(pct "$l0" "$l1"); lecpu=$(pct "$e0" "$e1"); lrss=$(rss $LPID); lhwm=$(hwm $LPID); lsplit=$(rss_split $LPID); lmaps=$(rss_maps $LPID)
 seen=$(curl -fs -H "Authorization: Bearer $TOKEN" "$url" | python3 -c 'import json,sys; c=json.load(sys.stdin)["containers"]; print(sum(1 for x in c if x.get("cpu_percent") is not None and x["name"].startswith("'"$TAG"'")))')
 kill "$LPID"; wait "$LPID" 2>/dev/null || true
 
@@ -98,5 +105,6 @@ lookout $(basename "$BIN") listed $seen of them with figures, Glances $gseen; en
 | own + engine above baseline, % | $(sum "$lcpu" "$(over "$lecpu" "$base")") | $(sum "$gcpu" "$(over "$gecpu" "$base")") | ≤ 0.5 |
 | own + engine, % | $(sum "$lcpu" "$lecpu") | $(sum "$gcpu" "$gecpu") | |
 | RSS, MB (history store on) | $lrss (peak $lhwm) | $grss | ≤ 15 |
-lookout RSS: $lsplit; Glances RSS: $gsplit
+lookout RSS: $lsplit; by mapping: $lmaps
+Glances RSS: $gsplit
 REPORT
