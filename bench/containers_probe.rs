@@ -55,7 +55,10 @@ fn main() {
             let snap = sampler.sample().await;
             slowest = slowest.max(s.elapsed());
             if let ContainersView::Available { containers } = &snap.containers {
-                seen = containers.iter().filter(|c| c.cpu_percent.is_some()).count();
+                seen = containers
+                    .iter()
+                    .filter(|c| c.cpu_percent.is_some())
+                    .count();
             }
         }
         let cpu = (cpu_ticks() - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
