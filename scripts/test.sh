@@ -54,7 +54,7 @@ fi
 # provides its own services and says SKIPPED with a reason where its engine is missing.
 # One failing suite does not hide the others' results: all run, then the failures are listed.
 failed=()
-for extra in scripts/test-deploy.sh scripts/test-systemd.sh scripts/test-ansible.sh scripts/test-browser.sh scripts/test-openstack.sh scripts/test-promtool.sh scripts/test-openapi.sh scripts/test-attack.sh scripts/test-alerts.sh scripts/test-schemathesis.sh scripts/test-fleet.sh; do
+for extra in scripts/test-deploy.sh scripts/test-systemd.sh scripts/test-ansible.sh scripts/test-browser.sh scripts/test-openstack.sh scripts/test-promtool.sh scripts/test-openapi.sh scripts/test-attack.sh scripts/test-alerts.sh scripts/test-schemathesis.sh scripts/test-fleet.sh scripts/test-podman.sh; do
   if [ -x "$extra" ]; then
     step "$extra"
     bash "$extra" || failed+=("$extra")

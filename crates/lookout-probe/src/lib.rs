@@ -1,13 +1,15 @@
 //! # lookout-probe
 //!
 //! Reads the machine into plain sample types ([`model`]): the host from `/proc` and `statvfs`
-//! (under a configurable proc/sys root, so a container can read its host), and every Docker
-//! container through the Engine API. Rates and percentages are pure functions over two
+//! (under a configurable proc/sys root, so a container can read its host), and every
+//! container from its cgroup, named by its engine (Docker, Podman) from the engine's events. Rates and percentages are pure functions over two
 //! readings, tested on their own.
 //!
 //! Must never depend on HTTP, storage or configuration crates: it produces samples, others
 //! serve and keep them.
 
+pub mod cgroup;
+pub mod containers;
 pub mod docker;
 pub mod gpu;
 pub mod host;

@@ -190,8 +190,17 @@ pub struct ContainerStats {
     /// GPU use of the container's processes (summed per GPU and in total); null when GPUs
     /// are not monitored.
     pub gpu: Option<crate::gpu::ContainerGpu>,
-    /// The Engine's latest raw stats document for this container (running containers only);
-    /// the `iotconnect` profile serves it unchanged.
+    /// The runtime that made it: docker, podman, containerd, cri-o or kubernetes (from its
+    /// cgroup path); null when its cgroup has not been found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Its cgroup, relative to the cgroup mount (e.g. `/docker/<id>`,
+    /// `/system.slice/docker-<id>.scope`); null when not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The container's figures as an Engine stats document (the fields `docker stats` reads,
+    /// built from the cgroup readings of this tick and the previous one; running containers
+    /// only): the `iotconnect` profile serves it.
     #[serde(skip)]
     pub raw_stats: Option<std::sync::Arc<EngineStats>>,
 }

@@ -2,7 +2,10 @@
 
 use std::time::Instant;
 
-use crate::docker::DockerProbe;
+use crate::cgroup::path::Runtime;
+use crate::cgroup::{CgroupContainer, CgroupProbe};
+use crate::containers::{merge, EngineAnswer};
+use crate::docker::engine::EngineWatch;
 use crate::gpu::{GpuProbe, GpuView};
 use crate::host::{HostPaths, HostProbe};
 use crate::procs::{ProcessLimits, ProcessProbe, ProcessTable};
@@ -13,7 +16,7 @@ use crate::{ContainersView, HostSnapshot, Snapshot};
 pub struct Sampler {
     paths: HostPaths,
     host: Option<HostProbe>,
-    docker: Option<DockerProbe>,
+    engines: Option<Engines>,
     tick: u64,
     last_host_error: Option<String>,
     /// `None` only while a GPU task holds it.
@@ -38,6 +41,60 @@ impl Extras {
             .map(|p| p.tick(Instant::now(), now_ms));
         let sensors = self.sensors.as_mut().map(|s| s.tick()).unwrap_or_default();
         (processes, sensors)
+    }
+}
+
+/// The container engines (Docker, and Podman where its socket is) and the cgroup reader.
+struct Engines {
+    docker: EngineWatch,
+    podman: Option<EngineWatch>,
+    /// `None` only while a blocking task holds it.
+    cgroups: Option<CgroupProbe>,
+    /// The engines' change count at the last walk of the cgroup tree.
+    seen_generation: u64,
+    /// A running container had no cgroup last tick: walk the tree again.
+    rescan: bool,
+}
+
+impl Engines {
+    fn new(paths: &HostPaths) -> Self {
+        let podman = crate::docker::podman_endpoint().map(|p| {
+            tracing::info!(socket = %p, "Podman containers followed through {p}");
+            EngineWatch::new(Some(p))
+        });
+        Self {
+            docker: EngineWatch::new(None),
+            podman,
+            cgroups: Some(CgroupProbe::new(
+                paths.sys_root.join("fs/cgroup"),
+                paths.proc_root.clone(),
+            )),
+            seen_generation: 0,
+            rescan: true,
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.docker.generation()
+            + self
+                .podman
+                .as_ref()
+                .map(EngineWatch::generation)
+                .unwrap_or(0)
+    }
+
+    async fn answers(&mut self) -> Vec<EngineAnswer> {
+        let mut out = vec![EngineAnswer {
+            runtime: Runtime::Docker,
+            containers: self.docker.containers().await,
+        }];
+        if let Some(p) = &mut self.podman {
+            out.push(EngineAnswer {
+                runtime: Runtime::Podman,
+                containers: p.containers().await,
+            });
+        }
+        out
     }
 }
 
@@ -84,8 +141,8 @@ impl Sampler {
     pub fn new(paths: HostPaths, docker: bool) -> Self {
         Self {
             host: Some(HostProbe::new(paths.clone())),
+            engines: docker.then(|| Engines::new(&paths)),
             paths,
-            docker: docker.then(DockerProbe::new),
             tick: 0,
             last_host_error: None,
             gpu: Some(GpuSlot::Pending),
@@ -155,8 +212,53 @@ impl Sampler {
                 (x, r)
             })
         });
-        let mut containers = match &mut self.docker {
-            Some(d) => d.sample().await,
+        // The cgroup files on a blocking thread too, beside the engines' answers.
+        let cgroup_task = self.engines.as_mut().and_then(|e| {
+            let generation = e.generation();
+            let rescan = e.rescan || generation != e.seen_generation;
+            e.seen_generation = generation;
+            e.cgroups.take().map(|mut probe| {
+                tokio::task::spawn_blocking(move || {
+                    let v = probe.sample(rescan);
+                    (probe, v)
+                })
+            })
+        });
+        let answers = match &mut self.engines {
+            Some(e) => Some(e.answers().await),
+            None => None,
+        };
+        let cgroups: Vec<CgroupContainer> = match cgroup_task {
+            Some(task) => match task.await {
+                Ok((probe, v)) => {
+                    if let Some(e) = &mut self.engines {
+                        e.cgroups = Some(probe);
+                    }
+                    v
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cgroup sampling task panicked");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        if let Some(e) = &mut self.engines {
+            if e.cgroups.is_none() {
+                e.cgroups = Some(CgroupProbe::new(
+                    self.paths.sys_root.join("fs/cgroup"),
+                    self.paths.proc_root.clone(),
+                ));
+            }
+        }
+        let mut containers = match answers {
+            Some(answers) => {
+                let (view, missing) = merge(answers, cgroups, taken_at_ms / 1000);
+                if let Some(e) = &mut self.engines {
+                    e.rescan = missing;
+                }
+                view
+            }
             None => ContainersView::Unavailable {
                 reason: "docker sampling is disabled".into(),
             },

@@ -355,6 +355,8 @@ mod tests {
             block_write_bytes: None,
             pids: Some(3),
             gpu: None,
+            runtime: None,
+            cgroup: None,
             raw_stats: None,
         };
         let s = Snapshot {

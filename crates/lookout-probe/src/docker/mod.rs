@@ -1,47 +1,56 @@
-//! Docker containers through the Engine API (unix socket, `DOCKER_HOST` honoured).
-//!
-//! One long-lived `stats?stream=true` connection per running container delivers a document
-//! about every second; lookout keeps each container's previous CPU reading itself and
-//! computes the CLI's figures as documents arrive. A sampler tick then only lists the
-//! containers (to keep the set current) and copies the latest figures: no tick waits for the
-//! daemon's two-sample `stream=false` call.
+//! Container engines with Docker's API (Docker itself, and Podman's compatible socket):
+//! connection and error wording, lifecycle from events ([`engine`]), control actions. The
+//! figures are read from cgroups ([`crate::cgroup`]); [`stats`] keeps the CLI's formulas.
 
+pub mod engine;
 pub mod stats;
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
-use bollard::models::ContainerSummary;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
-    StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 use bollard::Docker;
-use futures_util::StreamExt;
-use tokio::task::JoinHandle;
 
-use crate::{ContainerStats, ContainersView, EngineStats, ProbeError};
-use stats::{CpuReading, Figures};
+use crate::ProbeError;
 
-/// How long one listing may take before the tick reports the engine unavailable.
-const LIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one engine call may take before the tick reports the engine unavailable.
+pub(crate) const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Upper bound for a control action (stop waits up to its grace period first).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(40);
+/// Podman's rootful API socket (`podman system service`), looked for beside Docker's;
+/// `LOOKOUT_PODMAN_HOST` names another.
+pub const PODMAN_SOCKET: &str = "unix:///run/podman/podman.sock";
+
+/// The Podman socket to use, if there is one: `LOOKOUT_PODMAN_HOST`, else the default path
+/// when it exists.
+pub fn podman_endpoint() -> Option<String> {
+    match std::env::var("LOOKOUT_PODMAN_HOST") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let path = PODMAN_SOCKET.trim_start_matches("unix://");
+            std::path::Path::new(path)
+                .exists()
+                .then(|| PODMAN_SOCKET.to_string())
+        }
+    }
+}
 
 /// Connects lazily: a daemon that is down at start, or restarts later, is picked up again
-/// on a later tick without restarting lookout.
-fn connect() -> Result<Docker, ProbeError> {
-    Docker::connect_with_defaults().map_err(engine_error)
+/// on a later tick without restarting lookout. `socket` `None` is Docker's default.
+fn connect(socket: Option<&str>) -> Result<Docker, ProbeError> {
+    match socket {
+        None => Docker::connect_with_defaults(),
+        Some(s) => Docker::connect_with_unix(s, 120, bollard::API_DEFAULT_VERSION),
+    }
+    .map_err(engine_error)
 }
 
 /// Lowers the client's API version to the daemon's (this engine speaks 1.41; bollard asks
 /// for a newer one by default, which an older daemon refuses).
-async fn negotiated() -> Result<Docker, ProbeError> {
-    let client = connect()?;
+pub(crate) async fn negotiated_at(socket: Option<&str>) -> Result<Docker, ProbeError> {
+    let client = connect(socket)?;
     match tokio::time::timeout(LIST_TIMEOUT, client.negotiate_version()).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(docker_error(e)),
@@ -49,7 +58,7 @@ async fn negotiated() -> Result<Docker, ProbeError> {
     }
 }
 
-fn docker_error(e: BollardError) -> ProbeError {
+pub(crate) fn docker_error(e: BollardError) -> ProbeError {
     match e {
         BollardError::DockerResponseServerError {
             status_code: 404,
@@ -120,208 +129,6 @@ fn socket_group(path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The latest document of one container and the figures computed from it.
-struct Latest {
-    doc: Arc<EngineStats>,
-    figures: Figures,
-}
-
-type LatestMap = Arc<Mutex<HashMap<String, Latest>>>;
-
-/// Samples every container each tick.
-pub struct DockerProbe {
-    client: Option<Docker>,
-    followers: HashMap<String, JoinHandle<()>>,
-    latest: LatestMap,
-}
-
-impl Default for DockerProbe {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl DockerProbe {
-    pub fn new() -> Self {
-        Self {
-            client: None,
-            followers: HashMap::new(),
-            latest: Arc::default(),
-        }
-    }
-
-    /// Lists the containers and returns their latest figures. Never fails: an engine that
-    /// cannot be reached gives [`ContainersView::Unavailable`] and is retried next tick.
-    pub async fn sample(&mut self) -> ContainersView {
-        match self.try_sample().await {
-            Ok(containers) => ContainersView::Available { containers },
-            Err(e) => {
-                // Drop the connection and every stream: they will be rebuilt when the daemon
-                // answers again (it may come back as a different process).
-                self.client = None;
-                self.stop_all();
-                ContainersView::Unavailable {
-                    reason: e.to_string(),
-                }
-            }
-        }
-    }
-
-    async fn try_sample(&mut self) -> Result<Vec<ContainerStats>, ProbeError> {
-        let client = match &self.client {
-            Some(c) => c.clone(),
-            None => {
-                let c = negotiated().await?;
-                self.client = Some(c.clone());
-                c
-            }
-        };
-        let options = ListContainersOptionsBuilder::default().all(true).build();
-        let list =
-            match tokio::time::timeout(LIST_TIMEOUT, client.list_containers(Some(options))).await {
-                Ok(Ok(list)) => list,
-                Ok(Err(e)) => return Err(docker_error(e)),
-                Err(_) => return Err(ProbeError::Docker("listing containers timed out".into())),
-            };
-        self.reconcile(&client, &list);
-        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out: Vec<ContainerStats> = list
-            .into_iter()
-            .filter_map(|summary| container_stats(summary, &latest))
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
-    /// Starts a stats stream for every running (or paused) container that has none, and
-    /// stops the streams of containers that are gone or no longer running.
-    fn reconcile(&mut self, client: &Docker, list: &[ContainerSummary]) {
-        let live: HashMap<&str, ()> = list
-            .iter()
-            .filter(|c| is_live(c))
-            .filter_map(|c| c.id.as_deref().map(|id| (id, ())))
-            .collect();
-        self.followers.retain(|id, task| {
-            let keep = live.contains_key(id.as_str()) && !task.is_finished();
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-        {
-            let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-            latest.retain(|id, _| live.contains_key(id.as_str()));
-        }
-        for id in live.keys() {
-            if !self.followers.contains_key(*id) {
-                let task =
-                    tokio::spawn(follow(client.clone(), id.to_string(), self.latest.clone()));
-                self.followers.insert(id.to_string(), task);
-            }
-        }
-    }
-
-    fn stop_all(&mut self) {
-        for (_, task) in self.followers.drain() {
-            task.abort();
-        }
-        self.latest
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
-impl Drop for DockerProbe {
-    fn drop(&mut self) {
-        self.stop_all();
-    }
-}
-
-fn is_live(c: &ContainerSummary) -> bool {
-    matches!(
-        c.state.map(|s| s.to_string()).as_deref(),
-        Some("running") | Some("paused")
-    )
-}
-
-/// Follows one container's stats stream until it ends (container stopped) or is aborted.
-async fn follow(client: Docker, id: String, latest: LatestMap) {
-    let options = StatsOptionsBuilder::default().stream(true).build();
-    let mut stream = client.stats(&id, Some(options));
-    let mut prev: Option<CpuReading> = None;
-    while let Some(item) = stream.next().await {
-        let doc = match item {
-            Ok(doc) => doc,
-            Err(e) => {
-                tracing::debug!(container = %id, error = %e, "stats stream ended");
-                break;
-            }
-        };
-        let figures = stats::figures(&doc, prev);
-        // Keep the last good reading across a document without counters (paused container).
-        if let Some(cur) = CpuReading::from_stats(&doc) {
-            prev = Some(cur);
-        }
-        latest
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id.clone(),
-                Latest {
-                    doc: Arc::new(doc),
-                    figures,
-                },
-            );
-    }
-}
-
-fn container_stats(
-    summary: ContainerSummary,
-    latest: &HashMap<String, Latest>,
-) -> Option<ContainerStats> {
-    let id = summary.id?;
-    let name = summary
-        .names
-        .as_ref()
-        .and_then(|n| n.first())
-        .map(|n| n.trim_start_matches('/').to_string())
-        .unwrap_or_else(|| id.chars().take(12).collect());
-    let state = summary
-        .state
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let live = matches!(state.as_str(), "running" | "paused");
-    let entry = if live { latest.get(&id) } else { None };
-    let f = entry.map(|l| l.figures.clone()).unwrap_or_default();
-    Some(ContainerStats {
-        name,
-        image: summary.image.unwrap_or_default(),
-        state,
-        status: summary.status.unwrap_or_default(),
-        created: summary.created.unwrap_or(0),
-        labels: summary
-            .labels
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<BTreeMap<_, _>>(),
-        // A stopped container uses nothing: report zeros rather than stale figures.
-        cpu_percent: if live { f.cpu_percent } else { Some(0.0) },
-        online_cpus: f.online_cpus,
-        memory_used_bytes: if live { f.memory_used } else { Some(0) },
-        memory_limit_bytes: f.memory_limit,
-        memory_percent: if live { f.memory_percent } else { Some(0.0) },
-        net_rx_bytes: f.net.map(|n| n.0),
-        net_tx_bytes: f.net.map(|n| n.1),
-        block_read_bytes: f.block.map(|b| b.0),
-        block_write_bytes: f.block.map(|b| b.1),
-        pids: f.pids,
-        gpu: None,
-        raw_stats: entry.map(|l| l.doc.clone()),
-        id,
-    })
-}
-
 /// Why `action` does not fit a container that is `running` / `paused`, if it does not.
 pub fn state_conflict(
     action: ContainerAction,
@@ -374,7 +181,8 @@ pub trait ContainerControl: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ProbeError>>;
 }
 
-/// [`ContainerControl`] over the Docker Engine API.
+/// [`ContainerControl`] over the Docker Engine API: Docker's engine first, then Podman's
+/// socket (when there is one) for an id Docker does not know.
 #[derive(Debug, Default, Clone)]
 pub struct DockerControl;
 
@@ -385,7 +193,26 @@ impl ContainerControl for DockerControl {
         action: ContainerAction,
     ) -> BoxFuture<'a, Result<(), ProbeError>> {
         Box::pin(async move {
-            let client = negotiated().await?;
+            let docker = act_on(None, id, action).await;
+            match (&docker, podman_endpoint()) {
+                (Err(ProbeError::NoSuchContainer(_)) | Err(ProbeError::Docker(_)), Some(p)) => {
+                    match act_on(Some(&p), id, action).await {
+                        // Podman does not know it either: Docker's answer stands.
+                        Err(ProbeError::NoSuchContainer(_)) => docker,
+                        other => other,
+                    }
+                }
+                _ => docker,
+            }
+        })
+    }
+}
+
+/// One action through one engine.
+async fn act_on(socket: Option<&str>, id: &str, action: ContainerAction) -> Result<(), ProbeError> {
+    {
+        {
+            let client = negotiated_at(socket).await?;
             // bollard reports the engine's 304 ("already started/stopped") as success and
             // this engine answers 500 for "not paused", so the state is checked first to give
             // a clear conflict instead.
@@ -432,7 +259,7 @@ impl ContainerControl for DockerControl {
                     ACTION_TIMEOUT.as_secs()
                 ))),
             }
-        })
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! thread. Readings go through the pure functions of [`convert`]; processes are attributed
 //! to containers by [`cgroup`] from `/proc/<pid>/cgroup` under the configured proc root.
 
-pub mod cgroup;
+/// Kept under its old name: the container-id mapping now lives in [`crate::cgroup::path`].
+pub use crate::cgroup::path as cgroup;
 pub mod convert;
 pub mod records;
 
