@@ -405,10 +405,13 @@ impl LocalBackend {
         // As Keystone does when a project is deleted: its role assignments go with it (the UI's
         // delete_team_job.rb never removes them first). Usage, credits, orders and invoices
         // stay, keyed by the team id, as the ledger's history.
-        sqlx::query(self.db.sql("DELETE FROM cloud_team_roles WHERE team_id = ?"))
-            .bind(project_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.db
+                .sql("DELETE FROM cloud_team_roles WHERE team_id = ?"),
+        )
+        .bind(project_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(self.db.sql("DELETE FROM cloud_teams WHERE id = ?"))
             .bind(project_id.to_string())
             .execute(&mut *tx)

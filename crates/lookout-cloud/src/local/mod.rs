@@ -15,8 +15,8 @@ pub mod db;
 pub mod devices;
 mod identity;
 mod keypairs;
-mod storage;
 mod orders;
+mod storage;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
