@@ -60,6 +60,7 @@ figures! {
     ContainerPids = "container.pids", Container, "processes in the container";
     ContainerRunning = "container.running", Container, "1 while the container's state is running, else 0";
     ContainerRestarting = "container.restarting", Container, "1 while Docker is restarting the container, else 0";
+    ContainerRestartCount = "container.restart_count", Container, "times the engine restarted the container (restart policy) since it was created";
     GpuUtilization = "gpu.utilization_percent", Gpu, "GPU busy % (kernel running)";
     GpuMemoryUsed = "gpu.memory_used_percent", Gpu, "GPU memory used %";
     GpuTemperature = "gpu.temperature_celsius", Gpu, "GPU temperature, degrees Celsius";
@@ -259,7 +260,8 @@ pub fn for_each_value<'a>(
         | Figure::ContainerMemoryPercent
         | Figure::ContainerPids
         | Figure::ContainerRunning
-        | Figure::ContainerRestarting => {
+        | Figure::ContainerRestarting
+        | Figure::ContainerRestartCount => {
             for (i, c) in s.containers.containers().unwrap_or(&[]).iter().enumerate() {
                 let v = match figure {
                     Figure::ContainerCpu => c.cpu_percent,
@@ -267,6 +269,7 @@ pub fn for_each_value<'a>(
                     Figure::ContainerMemoryPercent => c.memory_percent,
                     Figure::ContainerPids => c.pids.map(|p| p as f64),
                     Figure::ContainerRunning => Some(flag(c.state == "running")),
+                    Figure::ContainerRestartCount => c.restart_count.map(|n| n as f64),
                     _ => Some(flag(c.state == "restarting")),
                 };
                 if let Some(v) = v {

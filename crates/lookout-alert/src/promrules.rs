@@ -57,7 +57,9 @@ fn figure_expr(f: Figure) -> Option<&'static str> {
         }
         Figure::SensorFan => "node_hwmon_fan_rpm{MATCH}",
         Figure::SensorVoltage => "node_hwmon_in_volts{MATCH}",
-        Figure::DiskBusy | Figure::ContainerRestarting => return None,
+        Figure::DiskBusy | Figure::ContainerRestarting | Figure::ContainerRestartCount => {
+            return None
+        }
     })
 }
 

@@ -179,8 +179,19 @@ async fn bound_request(State(state): State<AppState>, req: Request, next: Next) 
     }
 }
 
+/// A 413 is sent before the body was read, so the connection's byte stream is no longer at a
+/// request boundary: say `Connection: close`, or a client that pools connections sends its
+/// next request on one the server is closing (seen as a broken pipe under test).
+pub(crate) fn close_if_body_unread(resp: &mut Response) {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    close_if_body_unread(&mut resp);
     let h = resp.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

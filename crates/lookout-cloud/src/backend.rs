@@ -1,5 +1,5 @@
-//! The backend trait every cloud implements: the local one (Docker + lookout's store) here,
-//! OpenStack later. Object-safe, so the listener holds an `Arc<dyn CloudBackend>`.
+//! The backend trait every cloud implements: the local one (Docker + lookout's store) and
+//! OpenStack. Object-safe, so the listener holds an `Arc<dyn CloudBackend>`.
 
 use std::future::Future;
 use std::pin::Pin;

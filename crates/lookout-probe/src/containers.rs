@@ -90,6 +90,7 @@ fn known(meta: Meta, cg: Option<CgroupContainer>, live: bool, now_secs: i64) -> 
         status,
         created: meta.created,
         labels: meta.labels,
+        restart_count: Some(meta.restart_count),
         id: meta.id,
         ..Default::default()
     };

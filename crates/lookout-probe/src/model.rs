@@ -194,6 +194,10 @@ pub struct ContainerStats {
     /// cgroup path); null when its cgroup has not been found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// Times the engine restarted the container (its restart policy) since it was created;
+    /// null for a container no engine describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u64>,
     /// Its cgroup, relative to the cgroup mount (e.g. `/docker/<id>`,
     /// `/system.slice/docker-<id>.scope`); null when not running.
     #[serde(skip_serializing_if = "Option::is_none")]

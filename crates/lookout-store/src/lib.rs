@@ -36,7 +36,6 @@ mod key;
 mod plan;
 mod rollup;
 pub mod snapshot;
-pub mod sql;
 mod store;
 
 pub use key::SeriesKey;

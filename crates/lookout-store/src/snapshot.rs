@@ -356,6 +356,7 @@ mod tests {
             pids: Some(3),
             gpu: None,
             runtime: None,
+            restart_count: None,
             cgroup: None,
             raw_stats: None,
         };

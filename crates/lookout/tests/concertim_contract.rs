@@ -1,6 +1,6 @@
 //! Contract tests of the Concertim profile against the real lookout binary: requests exactly
 //! as the Concertim UI sends them (a JWT with `exp = now + 60`, `cloud_env` as
-//! `{auth_url, user_id, password, project_id}`, the bodies of DESIGN.md §5) and the fields it
+//! `{auth_url, user_id, password, project_id}`, the bodies docs/compatibility.md lists) and the fields it
 //! reads back (`user_cloud_id`, `project_id` + `billing_acct_id`, `key_pair.private_key` and
 //! `fingerprint`, `draft_invoice`, `total_invoices` + `invoices`, `message` on errors).
 

@@ -341,3 +341,39 @@ async fn survives_losing_and_regaining_the_daemon() {
         "the outage is logged once, not every tick:\n{logs}"
     );
 }
+
+/// A crash-looping container's restart count comes from the engine (its restart policy's
+/// `RestartCount`, re-read on the engine's events) and agrees with `docker inspect`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_count_follows_the_engine() {
+    if !docker_ready("docker restart-count test") {
+        return;
+    }
+    let lk = Lookout::start(false, &[], &[]);
+    let looping = TestContainer::run(
+        "lk-restarts",
+        &["--restart", "on-failure:3"],
+        "sleep 0.3; exit 3",
+    );
+    let c = client();
+    // Docker backs off between restarts (100 ms, doubling): three restarts take about 2 s.
+    let counted = eventually(Duration::from_secs(40), || async {
+        let (s, b) = get(
+            &c,
+            &lk.url(&format!("/api/v1/containers/{}", looping.name)),
+            ADMIN_TOKEN,
+        )
+        .await;
+        let n = b["container"]["restart_count"].as_u64()?;
+        (s == 200 && n >= 2).then_some(n)
+    })
+    .await;
+    let engine: u64 = looping.inspect("{{.RestartCount}}").parse().unwrap_or(0);
+    let counted = counted.unwrap_or_else(|| {
+        panic!(
+            "restart_count never reached 2 (engine says {engine}); log:\n{}",
+            lk.logs()
+        )
+    });
+    assert!(counted <= engine, "lookout {counted} > engine {engine}");
+}

@@ -1,5 +1,5 @@
 //! The `concertim` profile: the routes the Concertim UI calls to manage its cloud, on their
-//! own listener (see DESIGN.md §5). Auth is `Authorization: Bearer <JWT>` (HS256, `exp`
+//! own listener (see docs/architecture.md, "Concertim profile"). Auth is `Authorization: Bearer <JWT>` (HS256, `exp`
 //! required); `GET /` answers `Running` without it. Every failure is
 //! `{"success": false, "error": "<Kind>", "message": "…"}` with a fitting 4xx/5xx; a missing
 //! or mistyped field is named in `message`.
@@ -218,6 +218,7 @@ fn too_large(limit: usize) -> ConcertimError {
 
 async fn headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    crate::close_if_body_unread(&mut resp);
     let h = resp.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

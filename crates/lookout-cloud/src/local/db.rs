@@ -1,22 +1,15 @@
 //! The SQL side of the local backend: one pool over SQLite, PostgreSQL or MySQL/MariaDB
-//! through sqlx's Any driver, portable DDL, and `?` placeholders renumbered for PostgreSQL.
+//! through sqlx's Any driver (dialects, URLs, pools and placeholder renumbering come from
+//! `lookout-sql`, shared with the history store), and portable DDL.
 //! Referential rules are enforced in transactions here rather than with foreign keys, whose
 //! behaviour differs between the three engines.
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use lookout_sql::PoolSettings;
 use sqlx::{AnyPool, AssertSqlSafe};
 
 use crate::error::{CloudError, CloudResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-    MySql,
-}
+pub use lookout_sql::Dialect;
 
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -95,47 +88,24 @@ impl Db {
     /// Opens the store at `url` (`sqlite://…`, `postgres://…`, `mysql://…`) and creates the
     /// tables that are missing.
     pub async fn open(url: &str) -> CloudResult<Db> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            Dialect::MySql
-        } else {
-            return Err(CloudError::InvalidField(
-                "concertim.store_url must start with sqlite:, postgres: or mysql:".into(),
-            ));
-        };
-        let mut url = match url.strip_prefix("mariadb:") {
-            Some(rest) => format!("mysql:{rest}"),
-            None => url.to_string(),
-        };
-        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
-            url.push_str(if url.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-        }
-        let opts = AnyConnectOptions::from_str(&url)
+        let dialect = Dialect::from_url(url).ok_or_else(|| {
+            CloudError::InvalidField(format!(
+                "concertim.store_url must start with {}",
+                lookout_sql::SCHEMES
+            ))
+        })?;
+        let opts = lookout_sql::connect_options(url)
             .map_err(|e| CloudError::InvalidField(format!("concertim.store_url: {e}")))?;
-        let mut po = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
-            // One SQLite connection serialises writers (no SQLITE_BUSY) and lets an
-            // in-memory database be shared; the volume here is small.
-            .max_connections(if dialect == Dialect::Sqlite { 1 } else { 4 })
-            .min_connections(0);
-        if dialect == Dialect::Sqlite {
-            po = po.after_connect(|conn, _| {
-                Box::pin(async move {
-                    for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=5000"] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
+        let po = lookout_sql::pool_options(
+            dialect,
+            &PoolSettings {
+                // One SQLite connection serialises writers (no SQLITE_BUSY) and lets an
+                // in-memory database be shared; the volume here is small.
+                max_connections: if dialect == Dialect::Sqlite { 1 } else { 4 },
+                idle_timeout: None,
+                sqlite_pragmas: &[],
+            },
+        );
         let pool = po.connect_with(opts).await?;
         let db = Db { pool, dialect };
         let big = if dialect == Dialect::MySql {
@@ -175,12 +145,9 @@ impl Db {
     }
 
     /// Renumbers `?` as `$1, $2, …` for PostgreSQL. Every statement is a constant of this
-    /// module: no value is ever spliced into SQL text.
+    /// crate: no value is ever spliced into SQL text.
     pub fn sql(&self, s: &str) -> AssertSqlSafe<String> {
-        if self.dialect != Dialect::Postgres {
-            return AssertSqlSafe(s.to_string());
-        }
-        AssertSqlSafe(lookout_store::sql::numbered_placeholders(s))
+        self.dialect.sql(s)
     }
 }
 

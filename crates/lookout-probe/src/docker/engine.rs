@@ -32,6 +32,8 @@ pub struct Meta {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub exit_code: Option<i64>,
+    /// Times the engine restarted it (its restart policy) since it was created.
+    pub restart_count: u64,
 }
 
 impl Meta {
@@ -57,6 +59,10 @@ impl Meta {
             started_at: state.started_at.as_deref().and_then(epoch_secs),
             finished_at: state.finished_at.as_deref().and_then(epoch_secs),
             exit_code: state.exit_code,
+            restart_count: info
+                .restart_count
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
             id,
         })
     }
