@@ -80,7 +80,7 @@ fn unknown_keys_are_refused_with_the_key_and_where_it_came_from() {
         stderr(&o),
         format!(
             "lookout: configuration: unknown key `smaple` in {}; known keys here: listen, http, data_dir, \
-             sampling, host, tls, auth, limits, log, smart, concertim, store, alerts\n",
+             sampling, host, tls, auth, limits, log, smart, concertim, store, alerts, export, fleet\n",
             file.display()
         )
     );

@@ -442,10 +442,21 @@ mod tests {
         let a = assets();
         let html = String::from_utf8_lossy(&a.index.raw);
         assert!(!html.contains('@'), "unreplaced placeholder in index.html");
+        // Linked from the page, or imported by another asset (a module's `import`).
+        let texts: Vec<String> = a
+            .by_name
+            .values()
+            .map(|x| String::from_utf8_lossy(&x.raw).into_owned())
+            .chain([html.to_string()])
+            .collect();
         for name in a.by_name.keys() {
+            let path = format!("/assets/{name}");
+            assert!(texts.iter().any(|t| t.contains(&path)), "{name} not linked");
+        }
+        for text in &texts {
             assert!(
-                html.contains(&format!("/assets/{name}")),
-                "{name} not linked"
+                !text.contains("'@") && !text.contains("\"@"),
+                "unreplaced placeholder"
             );
         }
         assert!(
