@@ -77,12 +77,14 @@ else
 fi
 # Sensors: this host's own where it has hwmon chips; else the sysfs tree captured from real
 # hosts that the probe's tests read (its hwmon chips and thermal zone, with this host's
-# block devices beside them), so promtool sees every node_hwmon_* family lookout writes.
+# block devices and cgroups beside them), so promtool sees every node_hwmon_* family lookout writes.
 SYS_ROOT=/sys
 if ! ls /sys/class/hwmon/hwmon* >/dev/null 2>&1; then
   SYS_ROOT="$TMP/sys"
   cp -a crates/lookout-probe/tests/fixtures/sysfs-node-exporter "$SYS_ROOT"
   ln -s /sys/block "$SYS_ROOT/block"
+  # The containers' cgroups are read under <sys root>/fs/cgroup: this host's own.
+  [ -e "$SYS_ROOT/fs" ] || ln -s /sys/fs "$SYS_ROOT/fs"
 fi
 LOOKOUT_TOKEN="$TOKEN" LOOKOUT_STORE__FLUSH_INTERVAL_S=1 LOOKOUT_HOST__SYS_ROOT="$SYS_ROOT" \
   "$BIN" serve --http --listen "127.0.0.1:$LPORT" --data-dir "$TMP/data" >"$TMP/lookout.log" 2>&1 &

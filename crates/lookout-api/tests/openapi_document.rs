@@ -337,3 +337,22 @@ async fn documented_constraints_are_the_ones_the_server_enforces() {
         "only {checked} constrained parameters checked"
     );
 }
+
+/// Operation ids name generated clients' functions: two alike make the document invalid
+/// (openapi-spec-validator refuses it) and one client function shadow another.
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let doc = served_document(&app()).await;
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if let Some(id) = op["operationId"].as_str() {
+                assert!(
+                    seen.insert(id.to_string()),
+                    "operationId {id:?} again at {method} {path}"
+                );
+            }
+        }
+    }
+    assert!(!seen.is_empty());
+}

@@ -43,7 +43,7 @@ fn fleet(state: &AppState) -> Result<&Fleet, ApiError> {
 
 /// Every host the engine knows: last seen, CPU, memory, fullest filesystem, containers and
 /// firing alerts. Hosts that stopped reporting stay, marked `stale`.
-#[utoipa::path(get, path = "/api/v1/fleet/hosts", tag = "fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/fleet/hosts", operation_id = "fleet_hosts", tag = "fleet", security(("bearer" = [])),
     responses((status = 200, body = FleetHosts), (status = 401, body = ErrorBody),
               (status = 502, description = "The engine refused the query", body = ErrorBody),
               (status = 503, description = "No fleet view configured, or the engine is down", body = ErrorBody)))]
@@ -64,7 +64,7 @@ pub struct HistoryParams {
 
 /// One host's charts (CPU, memory, fullest filesystem, running containers, network) over a
 /// time range, from PromQL `query_range`.
-#[utoipa::path(get, path = "/api/v1/fleet/hosts/{host}/history", tag = "fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/fleet/hosts/{host}/history", operation_id = "fleet_host_history", tag = "fleet", security(("bearer" = [])),
     params(("host" = String, Path, description = "The host label's value (1..=256 bytes)"), HistoryParams),
     responses((status = 200, body = HostHistory), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -97,7 +97,7 @@ pub struct SearchParams {
 }
 
 /// Containers on every host whose name or image contains `q`, with whether each runs now.
-#[utoipa::path(get, path = "/api/v1/fleet/containers", tag = "fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/fleet/containers", operation_id = "fleet_containers", tag = "fleet", security(("bearer" = [])),
     params(SearchParams),
     responses((status = 200, body = ContainerMatches), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
