@@ -10,14 +10,6 @@ function when(ms) {
   return d.toLocaleString(undefined, { hour12: false });
 }
 
-function ago(ms) {
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  if (s < 90) return `${s} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} d`;
-}
-
 function value(v) {
   if (v == null || !isFinite(v)) return '–';
   const a = Math.abs(v);
@@ -45,8 +37,8 @@ function condition(r) {
   return c;
 }
 
-// `el` is the page's element builder (app.js); `h` drops absent (null) children.
-export function createAlertsView({ api, session, $, el, confirmDialog }) {
+// `el` and `duration` are the page's (app.js); `h` drops absent (null) children.
+export function createAlertsView({ api, session, $, el, duration, confirmDialog }) {
   const h = (tag, props, ...kids) => el(tag, props || {}, ...kids.flat().filter((k) => k != null && k !== false));
   let timer = null;
   const fill = (tbody, rows, empty, cols) =>
@@ -83,7 +75,7 @@ export function createAlertsView({ api, session, $, el, confirmDialog }) {
         h('td', {}, instanceOf(a.labels)),
         h('td', {}, a.annotations.summary || ''),
         h('td', { class: 'r num' }, value(a.value)),
-        h('td', { class: 'r', title: when(a.active_since_ms) }, ago(a.active_since_ms)),
+        h('td', { class: 'r', title: when(a.active_since_ms) }, duration((Date.now() - a.active_since_ms) / 1000)),
         h('td', {}, isAdmin() && !a.silenced
           ? h('button', { type: 'button', class: 'small', onclick: () => silence(a) }, 'Silence 1 h')
           : null)));

@@ -566,7 +566,7 @@ function initSignIn() {
   });
 }
 
-const alerts = createAlertsView({ api, session, $, el, confirmDialog });
+const alerts = createAlertsView({ api, session, $, el, duration, confirmDialog });
 
 async function start() {
   initSignIn(); initTable(); history.init(); detail.init(); alerts.init();
